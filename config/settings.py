@@ -162,6 +162,8 @@ class Settings(BaseSettings):
 
 
 def _variable_name(field: str) -> str:
+    if field.isupper():
+        return field  # already the alias (REDIS_URL, MENSATEK_*)
     info = Settings.model_fields.get(field)
     alias = info.validation_alias if info else None
     if isinstance(alias, AliasChoices):
