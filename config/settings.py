@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     rate_limit_query_per_s: float = Field(default=1.0, gt=0)
     range_download_interval_s: float = Field(default=900.0, ge=0)
     limiter_max_sleep_s: float = Field(default=5.0, ge=0)
+    limiter_jitter_allowance_s: float = Field(default=0.04, ge=0)
+    limiter_burst: float = Field(default=0.0, ge=0)
     breaker_failure_threshold: int = Field(default=5, ge=1)
     breaker_cooldown_s: float = Field(default=5.0, gt=0)
     breaker_max_cooldown_s: float = Field(default=600.0, gt=0)
@@ -161,7 +163,8 @@ class Settings(BaseSettings):
         return str(getattr(self, f"function_{name}"))
 
 
-def _variable_name(field: str) -> str:
+def variable_name(field: str) -> str:
+    """The environment variable that sets a field."""
     if field.isupper():
         return field  # already the alias (REDIS_URL, MENSATEK_*)
     info = Settings.model_fields.get(field)
@@ -183,4 +186,4 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         error = exc.errors()[0]
         field = str(error["loc"][0]) if error["loc"] else "?"
-        raise ConfigError(_variable_name(field), error["msg"]) from None
+        raise ConfigError(variable_name(field), error["msg"]) from None

@@ -1,0 +1,174 @@
+"""``certsms up``: every process in one foreground tree, with labelled interleaved logs.
+
+``certsms up --sandbox`` (what ``make run`` runs) starts an embedded Redis, the
+sandbox of the provider with its callbacks pointed at the web process, the worker
+and the web process, on free local ports with throw-away credentials. It writes
+``var/sandbox.env`` so another shell can ``source`` it and use the CLI against the
+same Redis. Ctrl-C stops everything it started (honcho's process manager does the
+supervising: it is made for exactly this, so we do not write our own).
+
+Without ``--sandbox`` it runs the worker and the web process against the configured
+Redis and provider, and refuses to start unless real credentials are configured,
+so nothing can silently run against the sandbox in production.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from config.settings import DEFAULT_BASE_URL, load_settings
+from worker.embedded_redis import free_port, redis_server_binary
+
+SANDBOX_USER = "demo"
+SANDBOX_TOKEN = "demo-token"
+
+
+@dataclass
+class Plan:
+    """What ``up`` will start: named shell commands and the environment they share."""
+
+    env: dict[str, str]
+    processes: dict[str, str] = field(default_factory=dict)
+    banner: list[str] = field(default_factory=list)
+
+
+def _certsms() -> str:
+    return shlex.quote(sys.executable) + " -m worker.cli"
+
+
+def sandbox_plan(args: argparse.Namespace, *, var_dir: Path) -> Plan:
+    """The sandbox-mode plan: Redis, sandbox, worker and web on free ports."""
+    redis_port = args.redis_port or free_port()
+    sandbox_port = args.sandbox_port or free_port()
+    web_port = args.web_port or free_port()
+    callback_user = "mensatek"
+    callback_password = secrets.token_urlsafe(16)
+    intake_token = secrets.token_urlsafe(24)
+    web_url = f"http://127.0.0.1:{web_port}"
+    env = {
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "MENSATEK_BASE_URL": f"http://127.0.0.1:{sandbox_port}/v7/",
+        "MENSATEK_API_USER": SANDBOX_USER,
+        "MENSATEK_API_TOKEN": SANDBOX_TOKEN,
+        "CERTSMS_CALLBACK_USER": callback_user,
+        "CERTSMS_CALLBACK_PASSWORD": callback_password,
+        "CERTSMS_INTAKE_TOKEN": intake_token,
+        "CERTSMS_CERT_DIR": str((var_dir / "certificates").resolve()),
+        "CERTSMS_LOG_FORMAT": os.environ.get("CERTSMS_LOG_FORMAT", "console"),
+    }
+    plan = Plan(env=env)
+    plan.processes["redis"] = " ".join(
+        [
+            shlex.quote(redis_server_binary()),
+            f"--port {redis_port} --bind 127.0.0.1 --save '' --appendonly no",
+            f"--dir {shlex.quote(str(var_dir))} --loglevel warning",
+        ]
+    )
+    plan.processes["sandbox"] = (
+        f"{_certsms()} sandbox --port {sandbox_port}"
+        f" --callback-url {web_url}/callbacks/mensatek"
+        f" --callback-user {callback_user} --callback-password {callback_password}"
+        f" --progression-interval-s {args.progression_interval_s}"
+    )
+    plan.processes["worker"] = (
+        f"{_certsms()} worker --processes {args.processes} --threads {args.threads}"
+    )
+    plan.processes["web"] = f"{_certsms()} web --host 127.0.0.1 --port {web_port}"
+    plan.banner = [
+        "=" * 72,
+        "  certsms  ·  SANDBOX MODE  ·  local simulator, no real SMS is sent",
+        "=" * 72,
+        f"  redis     {env['REDIS_URL']}",
+        f"  sandbox   {env['MENSATEK_BASE_URL']}  (user {SANDBOX_USER}, token {SANDBOX_TOKEN})",
+        f"  sandbox   admin log: http://127.0.0.1:{sandbox_port}/_admin/requests",
+        f"  web       {web_url}  (/healthz, /metrics, /openapi.json)",
+        f"  callbacks {web_url}/callbacks/mensatek  (Basic {callback_user}:…)",
+        f"  intake    POST {web_url}/v1/jobs/send  (Bearer token in var/sandbox.env)",
+        f"  evidence  {env['CERTSMS_CERT_DIR']}",
+        "",
+        "  In another shell:",
+        "    source var/sandbox.env",
+        "    .venv/bin/certsms enqueue send examples/send.json --json",
+        "    .venv/bin/certsms status JOB_ID",
+        "  Ctrl-C stops everything.",
+        "=" * 72,
+    ]
+    return plan
+
+
+def production_plan(args: argparse.Namespace) -> Plan:
+    """Worker and web against the configured Redis and provider (credentials required)."""
+    settings = load_settings()
+    settings.require_provider_credentials()
+    plan = Plan(env={})
+    plan.processes["worker"] = (
+        f"{_certsms()} worker --processes {args.processes} --threads {args.threads}"
+    )
+    plan.processes["web"] = f"{_certsms()} web --host {args.host} --port {args.web_port or 8080}"
+    target = settings.mensatek_base_url
+    label = "PRODUCTION" if target == DEFAULT_BASE_URL else f"provider at {target}"
+    plan.banner = [f"certsms up · {label} · redis {settings.redis_url.split('@')[-1]}"]
+    return plan
+
+
+def write_env_file(plan: Plan, path: Path) -> None:
+    """Write ``export NAME=value`` lines so another shell can join the sandbox."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"export {name}={shlex.quote(value)}" for name, value in sorted(plan.env.items())]
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the plan under honcho and wait until Ctrl-C or a process exits."""
+    from honcho.manager import Manager
+
+    var_dir = Path(args.var_dir)
+    if args.sandbox:
+        var_dir.mkdir(parents=True, exist_ok=True)
+        plan = sandbox_plan(args, var_dir=var_dir)
+        write_env_file(plan, var_dir / "sandbox.env")
+    else:
+        plan = production_plan(args)
+    print("\n".join(plan.banner), flush=True)
+    env = {**os.environ, **plan.env, "PYTHONUNBUFFERED": "1"}
+    manager = Manager()
+    for name, command in plan.processes.items():
+        manager.add_process(name, command, env=env)
+    manager.loop()
+    return int(manager.returncode or 0)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``certsms up``."""
+    parser = subparsers.add_parser(
+        "up",
+        help="run everything in the foreground (with --sandbox: on embedded defaults)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="embedded Redis and the local provider sandbox (what `make run` uses)",
+    )
+    parser.add_argument("--processes", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per worker (default 4)")
+    parser.add_argument("--host", default="127.0.0.1", help="web host without --sandbox")
+    parser.add_argument("--web-port", type=int, default=0, help="web port (default: free port)")
+    parser.add_argument("--sandbox-port", type=int, default=0, help="sandbox port (default: free)")
+    parser.add_argument("--redis-port", type=int, default=0, help="Redis port (default: free)")
+    parser.add_argument(
+        "--progression-interval-s",
+        type=float,
+        default=2.0,
+        help="sandbox: seconds between status steps of a message (default 2)",
+    )
+    parser.add_argument("--var-dir", default="var", help="runtime files (default ./var)")
+    parser.set_defaults(func=run)

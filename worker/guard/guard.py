@@ -1,0 +1,329 @@
+"""ProviderGuard: the one door between every actor and the Mensatek client.
+
+Order of a call: breaker (open → delay) → rejection budget (spent → delay) →
+cache (hit → answer; concurrent misses → one request) → failure memo (identical
+rejected request → :class:`RepeatedRejection`) → limiter (sleep until the reserved
+slot, or delay) → breaker re-check → ``fn()`` → record the outcome.
+
+Outcomes: a provider rejection (negative ``Res``) is a *healthy* answer for the
+breaker — the provider answered — and is memoised and counted in the rejection
+budget; :class:`AuthenticationFailed` opens the breaker at once; unhealthy errors
+(:class:`ProviderUnavailable`, :class:`TransportError`) count toward opening it;
+anything else (local validation, bugs) is not the provider's fault and records
+nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import structlog
+from redis import Redis
+
+from config.settings import Settings
+from mensatek.errors import (
+    AuthenticationFailed,
+    ProviderRejected,
+    ProviderUnavailable,
+    TransportError,
+)
+from worker import metrics
+from worker.guard._common import Clock, redis_now_s, request_budget_s
+from worker.guard.breaker import Breaker
+from worker.guard.cache import JSON_CODEC, Codec, QueryCache
+from worker.guard.errors import GuardDelay
+from worker.guard.limiter import Budget, RateLimiter
+from worker.guard.memo import FailureMemo
+from worker.guard.rejections import RejectionBudget
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+CREDITS_FLIGHT = "credits"
+
+
+def is_unhealthy(error: BaseException) -> bool:
+    """Whether an error counts toward the breaker (same rule as ``mensatek.client``)."""
+    return isinstance(error, ProviderUnavailable | TransportError)
+
+
+def _credits_from(result: object) -> float | None:
+    value = result if isinstance(result, int | float) else getattr(result, "credits", None)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+class ProviderGuard:
+    """Shared limiter, breaker, memo, rejection budget and cache (all state in Redis).
+
+    ``clock`` (seconds since the epoch) replaces Redis ``TIME`` in every script —
+    for tests; production leaves it ``None`` so all hosts share Redis' clock.
+    ``sleep`` is what waits for a reserved slot.
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._redis = redis
+        self._settings = settings
+        self._clock = clock
+        self._sleep = sleep
+        self.limiter = RateLimiter(redis, settings, clock=clock)
+        self.breaker = Breaker(redis, settings, clock=clock)
+        self.memo = FailureMemo(redis, settings)
+        self.rejections = RejectionBudget(redis, settings, clock=clock)
+        self.cache = QueryCache(redis, settings)
+        self.flight_ttl_s = request_budget_s(settings)
+
+    def now_s(self) -> float:
+        """The guard's clock: the test clock, else Redis ``TIME``."""
+        return redis_now_s(self._redis, self._clock)
+
+    # --- the door ------------------------------------------------------------------------
+    def call(
+        self,
+        *,
+        function: str,
+        budget: Budget,
+        fingerprint: Mapping[str, object] | None,
+        fn: Callable[[], T],
+        cache_key: str | None = None,
+        cache_ttl_s: float | None = None,
+        codec: Codec[T] | None = None,
+        credits_of: Callable[[T], float | None] | None = None,
+    ) -> T:
+        """Call ``fn`` (one provider request) if and when the guard allows it.
+
+        ``fingerprint``: the request's canonical parameters without secrets (for the
+        memo; ``None`` = not memoised). ``cache_key``: identical queries within
+        ``cache_ttl_s`` (default ``report_cache_ttl_s``) share one answer, stored
+        with ``codec`` (default JSON: the result must be JSON-serialisable).
+        ``credits_of``: how to read the credits from the result (default: its
+        ``credits`` attribute, or the result itself when it is a number).
+
+        Raises :class:`GuardDelay` (come back later, not a failure),
+        :class:`RepeatedRejection` (permanent), or whatever ``fn`` raised.
+        """
+        budget = Budget(budget)
+
+        def attempt(token: str | None) -> T:
+            return self._attempt(function, budget, fingerprint, fn, token, credits_of)
+
+        if cache_key is None:
+            return self._guarded(function, lambda token: (attempt(token),), None)[0]
+        ttl_s = self._settings.report_cache_ttl_s if cache_ttl_s is None else cache_ttl_s
+        if ttl_s <= 0:
+            return self._guarded(function, lambda token: (attempt(token),), None)[0]
+        use: Codec[Any] = codec or JSON_CODEC
+
+        def lookup() -> tuple[T] | None:
+            raw = self.cache.get(cache_key)
+            return None if raw is None else (use.loads(raw),)
+
+        def produce(token: str | None) -> tuple[T]:
+            result = attempt(token)
+            try:
+                self.cache.put(cache_key, use.dumps(result), ttl_s=ttl_s)
+            except Exception:
+                log.exception("guard_cache_store_failed", function=function)
+            return (result,)
+
+        hit = lookup()
+        if hit is not None:
+            metrics.CACHE_HITS.labels(kind="answer").inc()
+            return hit[0]
+        return self._guarded(function, produce, (cache_key, lookup))[0]
+
+    def credits(
+        self, fn: Callable[[], object], *, max_age_s: float | None = None
+    ) -> tuple[float, float]:
+        """``(credits, age_s)``: from cache when younger than ``credits_cache_ttl_s``,
+        else one ``GetCreditos`` (``fn``) shared by every concurrent asker."""
+        ttl_s = self._settings.credits_cache_ttl_s if max_age_s is None else max_age_s
+
+        def lookup() -> tuple[float, float] | None:
+            cached = self.cached_credits()
+            return cached if cached is not None and cached[1] <= ttl_s else None
+
+        hit = lookup()
+        if hit is not None:
+            metrics.CACHE_HITS.labels(kind="credits").inc()
+            return hit
+
+        def produce(token: str | None) -> tuple[float, float]:
+            result = self._attempt("credits", Budget.QUERY, None, fn, token, None)
+            value = _credits_from(result)
+            if value is None:
+                raise TypeError("the credits function returned no credits")
+            return value, 0.0
+
+        return self._guarded("credits", produce, (CREDITS_FLIGHT, lookup))
+
+    # --- internals -------------------------------------------------------------------------
+    def _guarded(
+        self,
+        function: str,
+        produce: Callable[[str | None], R],
+        flight: tuple[str, Callable[[], R | None]] | None,
+    ) -> R:
+        """Breaker admission and rejection budget around ``produce`` (single-flight if asked)."""
+        try:
+            token = self.breaker.admit(function=function)
+            try:
+                self.rejections.check(function=function)
+                if flight is None:
+                    return produce(token)
+                return self._single_flight(flight[0], flight[1], lambda: produce(token))
+            finally:
+                self._quietly(self.breaker.release, token)
+        except GuardDelay as delay:
+            metrics.GUARD_DELAYS.labels(function=function, reason=delay.reason).inc()
+            delay.function = function
+            log.info(
+                "provider_call_delayed",
+                function=function,
+                reason=delay.reason,
+                delay_s=round(delay.delay_s, 3),
+            )
+            raise
+
+    def _single_flight(
+        self, name: str, lookup: Callable[[], R | None], produce: Callable[[], R]
+    ) -> R:
+        """One caller produces; the others wait (lightly polling, bounded) for its answer."""
+        deadline = time.monotonic() + self.flight_ttl_s
+        pause_s = 0.005
+        while True:
+            lock = self.cache.try_lock(name, ttl_s=self.flight_ttl_s)
+            if lock is not None:
+                try:
+                    hit = lookup()  # the previous holder may have just stored it
+                    return hit if hit is not None else produce()
+                finally:
+                    self._quietly(self.cache.unlock, name, lock)
+            while self.cache.locked(name):
+                if time.monotonic() >= deadline:
+                    raise GuardDelay(delay_s=1.0, reason="single_flight")
+                time.sleep(pause_s)
+                pause_s = min(pause_s * 1.5, 0.1)
+                hit = lookup()
+                if hit is not None:
+                    metrics.CACHE_HITS.labels(kind="single_flight").inc()
+                    return hit
+            hit = lookup()
+            if hit is not None:
+                return hit
+            # the holder failed without an answer: take the lock ourselves (the memo
+            # and the breaker gate inside produce() stop a repeat of a bad request)
+
+    def _attempt(
+        self,
+        function: str,
+        budget: Budget,
+        fingerprint: Mapping[str, object] | None,
+        fn: Callable[[], T],
+        token: str | None,
+        credits_of: Callable[[T], float | None] | None,
+    ) -> T:
+        if fingerprint is not None:
+            self.memo.check(function, fingerprint)
+        self.limiter.acquire(budget, sleep=self._sleep)
+        self.breaker.gate(token, function=function)
+        try:
+            result = fn()
+        except BaseException as exc:
+            self._quietly(self._record_error, exc, token, function, fingerprint)
+            raise
+        self._quietly(self._record_success, result, token, credits_of)
+        return result
+
+    def _record_success(
+        self, result: T, token: str | None, credits_of: Callable[[T], float | None] | None
+    ) -> None:
+        self.breaker.record_success(token)
+        credits = credits_of(result) if credits_of is not None else _credits_from(result)
+        if credits is not None:
+            self.record_credits(credits)
+
+    def _record_error(
+        self,
+        error: BaseException,
+        token: str | None,
+        function: str,
+        fingerprint: Mapping[str, object] | None,
+    ) -> None:
+        if isinstance(error, AuthenticationFailed):
+            self.breaker.record_auth_failure(token, function=function)
+            self.rejections.add(function=function)
+        elif isinstance(error, ProviderRejected):
+            self.breaker.record_success(token)  # the provider answered: healthy
+            self.rejections.add(function=function)
+            if fingerprint is not None:
+                self.memo.remember(function, fingerprint, error, now_s=self.now_s())
+        elif is_unhealthy(error):
+            self.breaker.record_failure(token, error=error)
+
+    @staticmethod
+    def _quietly(action: Callable[..., object], *args: object) -> None:
+        """Run guard bookkeeping; a Redis hiccup must not turn a made request into a failure."""
+        try:
+            action(*args)
+        except Exception:
+            log.exception("guard_bookkeeping_failed", action=getattr(action, "__name__", "?"))
+
+    # --- credits, snapshot, reset ----------------------------------------------------------
+    def record_credits(self, credits: float) -> None:
+        """Remember the account's credits (from the ``Cred`` of any answer)."""
+        self.cache.record_credits(credits, now_s=self.now_s())
+
+    def cached_credits(self) -> tuple[float, float] | None:
+        """``(credits, age_s)`` of the last known credits, or ``None``."""
+        return self.cache.cached_credits(now_s=self.now_s())
+
+    def snapshot(self) -> dict[str, object]:
+        """Everything ``certsms guard`` shows, as plain JSON."""
+        s = self._settings
+        now_s = self.now_s()
+        credits = self.cached_credits()
+        limiter = self.limiter.state(int(now_s * 1e6))
+        rates = {
+            "total": s.rate_limit_per_s,
+            "send": s.rate_limit_send_per_s,
+            "query": s.rate_limit_query_per_s,
+            "range_download": 1.0 / s.range_download_interval_s
+            if s.range_download_interval_s > 0
+            else None,
+        }
+        for name, rate in rates.items():
+            entry = limiter[name]
+            if isinstance(entry, dict):
+                entry["limit_per_s"] = rate
+        return {
+            "at": now_s,
+            "limiter": limiter,
+            "breaker": self.breaker.state(now_s),
+            "memo": self.memo.state(now_s),
+            "rejections": self.rejections.state(),
+            "credits": None
+            if credits is None
+            else {"credits": credits[0], "age_s": credits[1], "ttl_s": s.credits_cache_ttl_s},
+            "cached_answers": self.cache.count(),
+        }
+
+    def reset(self, *, memo: bool = False) -> dict[str, object]:
+        """Close the breaker and clear the rejection window; also the memo if ``memo``."""
+        self.breaker.reset()
+        self.rejections.clear()
+        dropped = self.memo.clear() if memo else 0
+        log.warning("guard_reset", memo_cleared=memo, memo_dropped=dropped)
+        return {"breaker": "closed", "rejections": "cleared", "memo_dropped": dropped}
