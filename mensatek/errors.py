@@ -1,5 +1,6 @@
 """Errors of the Mensatek client. Every provider answer maps to one of these in
-exactly one place (:mod:`mensatek.client`); the token is never carried.
+exactly one place (:mod:`mensatek.mapping`, used by :mod:`mensatek.client`); the
+token is never carried.
 
 ::
 
@@ -9,10 +10,10 @@ exactly one place (:mod:`mensatek.client`); the token is never carried.
         ├── ProviderRejected             the provider answered a negative Res
         │   ├── AuthenticationFailed       Res -1 or HTTP 401
         │   ├── InsufficientCredits        Res -2 on a send (credits_needed)
-        │   ├── BadRequestData             Res -3 (the provider's Error text)
+        │   ├── BadRequestData             Res -3 (the provider's Error text); upload -2
         │   ├── NotCancellable             cancel/reschedule -4/-5 (already sent/cancelled)
         │   ├── BadDate                    reschedule -6
-        │   ├── NotFound                   report -4, delete -2, cancel/reschedule -2
+        │   ├── NotFound                   report/certificate -4, delete -2, cancel/reschedule -2
         │   └── FileLibraryError           upload -10 … -18
         ├── ProviderUnavailable          5xx, 429, 403 and other block-like answers,
         │                                HTML or unparseable bodies

@@ -26,9 +26,8 @@ from config.settings import Settings
 from mensatek.errors import (
     AuthenticationFailed,
     ProviderRejected,
-    ProviderUnavailable,
-    TransportError,
 )
+from mensatek.retrying import is_unhealthy
 from worker import metrics
 from worker.guard._common import Clock, redis_now_s, request_budget_s
 from worker.guard.breaker import Breaker
@@ -44,11 +43,6 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 CREDITS_FLIGHT = "credits"
-
-
-def is_unhealthy(error: BaseException) -> bool:
-    """Whether an error counts toward the breaker (same rule as ``mensatek.client``)."""
-    return isinstance(error, ProviderUnavailable | TransportError)
 
 
 def _credits_from(result: object) -> float | None:

@@ -1,0 +1,126 @@
+"""Retryability, decided once, and the client's in-call transport retries.
+
+:func:`is_retryable` is the one retry predicate (used by the client and by the
+job layer): a connect failure is safe for every function (the body never left);
+an unhealthy answer or a timeout/reset after sending is retried only for the
+idempotent functions (certificate, report, list_files, credits) — a send,
+cancel, reschedule, upload or delete whose body may have arrived is never
+repeated blindly. Rejections and local refusals are never retried.
+
+:func:`call_with_retries` runs one client call with tenacity: at most
+``retries`` more attempts, exponential backoff with jitter, at least the
+``Retry-After`` the provider asked for. It does not retry inside the call when
+the provider blocks (HTTP 403) or asks to wait longer than
+:data:`RETRY_AFTER_CAP_S`: that wait belongs to the job layer, not to a worker
+thread.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import structlog
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+from mensatek.errors import (
+    InvalidRequest,
+    LocalRejection,
+    MensatekError,
+    ProviderRejected,
+    ProviderUnavailable,
+    TransportError,
+)
+from mensatek.mapping import IDEMPOTENT
+
+T = TypeVar("T")
+log = structlog.get_logger(__name__)
+
+RETRY_AFTER_CAP_S = 10.0
+"""The longest ``Retry-After`` the client waits for inside one call."""
+
+
+def is_retryable(error: BaseException, *, function: str) -> bool:
+    """Whether repeating ``function`` after ``error`` is safe and may help."""
+    if isinstance(error, (ProviderRejected, InvalidRequest, LocalRejection)):
+        return False
+    if isinstance(error, TransportError):
+        return not error.request_sent or function in IDEMPOTENT
+    if isinstance(error, ProviderUnavailable):
+        return function in IDEMPOTENT
+    return False
+
+
+def is_unhealthy(error: BaseException) -> bool:
+    """Whether ``error`` counts toward the circuit breaker (the provider is not answering well)."""
+    return isinstance(error, (ProviderUnavailable, TransportError))
+
+
+def retry_in_call(error: BaseException, *, function: str) -> bool:
+    """Whether the client repeats ``function`` within the same call (see the module docstring)."""
+    if not is_retryable(error, function=function):
+        return False
+    if isinstance(error, ProviderUnavailable):
+        if error.http_status == 403:
+            return False
+        if error.retry_after_s is not None and error.retry_after_s > RETRY_AFTER_CAP_S:
+            return False
+    return True
+
+
+def backoff_s(
+    attempt: int,
+    *,
+    base_s: float,
+    retry_after_s: float | None = None,
+    rng: random.Random | None = None,
+) -> float:
+    """Seconds to wait before retry ``attempt`` (1-based): ``base_s·2^(attempt-1)`` with
+    equal jitter (half fixed, half random), and never less than ``retry_after_s``."""
+    ceiling = base_s * (2 ** max(0, attempt - 1))
+    wait = ceiling / 2 + (rng or random).uniform(0, ceiling / 2)
+    if retry_after_s is not None:
+        wait = max(wait, min(retry_after_s, RETRY_AFTER_CAP_S))
+    return wait
+
+
+def call_with_retries(
+    fn: Callable[[], T],
+    *,
+    function: str,
+    retries: int,
+    base_backoff_s: float,
+    sleep: Callable[[float], None] = time.sleep,
+    rng: random.Random | None = None,
+) -> T:
+    """Run ``fn``; on an error :func:`retry_in_call` allows, retry up to ``retries`` times."""
+
+    def wait(state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        retry_after = error.retry_after_s if isinstance(error, ProviderUnavailable) else None
+        return backoff_s(
+            state.attempt_number, base_s=base_backoff_s, retry_after_s=retry_after, rng=rng
+        )
+
+    def before_sleep(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        log.info(
+            "provider_call_retried",
+            function=function,
+            attempt=state.attempt_number,
+            error=type(error).__name__,
+            request_id=error.request_id if isinstance(error, MensatekError) else None,
+            wait_s=round(state.upcoming_sleep, 3),
+        )
+
+    retrying = Retrying(
+        stop=stop_after_attempt(retries + 1),
+        wait=wait,
+        retry=retry_if_exception(lambda exc: retry_in_call(exc, function=function)),
+        sleep=sleep,
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    return retrying(fn)

@@ -1,0 +1,163 @@
+"""The sandbox's configuration: one dataclass, changeable at run time.
+
+Where the provider's behaviour is unknown (see the reference, §7 and §11) the
+default here is the inferred one and every value can be changed at start
+(``SandboxConfig(...)``, CLI flags) or at run time (``POST /_admin/config``).
+Every duration carries its unit in its name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+NestedFormat = Literal["single_quoted", "json"]
+AuthFailureMode = Literal["res", "http401"]
+CallbackFormat = Literal["json", "form"]
+
+CERTIFIED_PATH: tuple[int, ...] = (1002, 10, 11, 14)
+CONTRACT_PATH: tuple[int, ...] = (1002, 10, 11, 17)
+
+# Values a caller may not see in /_admin/config answers.
+SECRET_FIELDS = frozenset({"token", "callback_password", "extra_accounts"})
+
+
+class ConfigUpdateError(ValueError):
+    """Raised when a run-time config change names an unknown field or a bad value."""
+
+
+@dataclass
+class SandboxConfig:
+    """Everything the sandbox can be told, with its (mostly inferred) default."""
+
+    # --- server and account ------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = 0
+    threads: int = 16
+    user: str = "demo"
+    token: str = "demo-token"
+    extra_accounts: dict[str, str] = field(default_factory=dict)  # user -> token
+    initial_credits: float = 10_000.0
+    credits_per_message: float = 9.0
+
+    # --- status progression ------------------------------------------------------
+    progression_interval_s: float = 0.0  # 0 = only on POST /_admin/tick
+    certified_path: tuple[int, ...] = CERTIFIED_PATH
+    contract_path: tuple[int, ...] = CONTRACT_PATH
+    failure_phones: dict[str, int] = field(default_factory=dict)  # phone -> final failure code
+
+    # --- response shapes -----------------------------------------------------------
+    nested_format: NestedFormat = "single_quoted"
+    code_wrap_files: bool = False  # wrap Ficheros in <code>…</code> like the doc example
+    auth_failure_mode: AuthFailureMode = "res"
+
+    # --- spam blocking -------------------------------------------------------------
+    block_threshold: int = 10  # erroneous/repeated requests within the window
+    block_window_s: float = 60.0
+    block_duration_s: float = 300.0
+    block_status: int = 403
+    block_body: str = "Access temporarily blocked: too many erroneous requests"
+    repeat_window_s: float = 5.0  # identical credit/report queries within this count
+    range_download_interval_s: float = 900.0
+
+    # --- faults (rates are shares of API requests, 0..1) ----------------------------
+    latency_ms: int = 0
+    error_5xx_rate: float = 0.0
+    reset_rate: float = 0.0
+    html_rate: float = 0.0
+    html_status: int = 502
+    accept_then_timeout_rate: float = 0.0
+    timeout_hold_s: float = 5.0
+    fault_seed: int | None = None
+
+    # --- callbacks -----------------------------------------------------------------
+    callback_url: str | None = None
+    callback_user: str | None = None
+    callback_password: str | None = None
+    callback_format: CallbackFormat = "json"
+    callback_drop_rate: float = 0.0
+    callback_retries: int = 3
+    callback_retry_delay_s: float = 0.2
+    callback_timeout_s: float = 5.0
+
+    # --- file library ----------------------------------------------------------------
+    library_max_files: int = 100
+    library_max_bytes: int = 50 * 1024 * 1024
+    library_max_file_bytes: int = 5 * 1024 * 1024
+
+    # --- request log -------------------------------------------------------------------
+    log_max_entries: int = 20_000
+
+    def accounts(self) -> dict[str, str]:
+        """Every account the sandbox knows: user -> token."""
+        return {**self.extra_accounts, self.user: self.token}
+
+    def copy(self) -> SandboxConfig:
+        """An independent copy (used to restore the start config on reset)."""
+        return dataclasses.replace(
+            self,
+            extra_accounts=dict(self.extra_accounts),
+            failure_phones=dict(self.failure_phones),
+        )
+
+    def public(self) -> dict[str, Any]:
+        """The config as JSON-ready values, secrets left out."""
+        data = dataclasses.asdict(self)
+        for name in SECRET_FIELDS:
+            data.pop(name, None)
+        data["extra_accounts"] = sorted(self.extra_accounts)
+        return data
+
+    def apply(self, changes: dict[str, Any]) -> None:
+        """Change fields in place from JSON values; unknown fields or bad types raise."""
+        fields = {f.name: f for f in dataclasses.fields(self)}
+        staged: dict[str, Any] = {}
+        for name, raw in changes.items():
+            if name not in fields:
+                raise ConfigUpdateError(f"unknown config field: {name}")
+            staged[name] = _coerce(name, getattr(self, name), raw)
+        for name, value in staged.items():
+            setattr(self, name, value)
+
+
+def _coerce(name: str, current: Any, raw: Any) -> Any:
+    """Convert a JSON value to the type of the field's current value."""
+    try:
+        if raw is None:
+            if name in _NULLABLE:
+                return None
+            raise ConfigUpdateError(f"{name} may not be null")
+        if isinstance(current, bool):
+            if isinstance(raw, str):
+                return raw.strip().lower() in {"1", "true", "yes", "on"}
+            return bool(raw)
+        if name in _NULLABLE and current is None:
+            return int(raw) if name == "fault_seed" else str(raw)
+        if isinstance(current, int) and not isinstance(current, bool):
+            return int(raw)
+        if isinstance(current, float):
+            return float(raw)
+        if isinstance(current, tuple):
+            return tuple(int(v) for v in raw)
+        if isinstance(current, dict):
+            if not isinstance(raw, dict):
+                raise ConfigUpdateError(f"{name} must be an object")
+            if name == "failure_phones":
+                return {str(k): int(v) for k, v in raw.items()}
+            return {str(k): str(v) for k, v in raw.items()}
+        if name in _CHOICES and raw not in _CHOICES[name]:
+            raise ConfigUpdateError(f"{name} must be one of {sorted(_CHOICES[name])}")
+        return str(raw)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, ConfigUpdateError):
+            raise
+        raise ConfigUpdateError(f"bad value for {name}: {raw!r}") from None
+
+
+_NULLABLE = frozenset({"callback_url", "callback_user", "callback_password", "fault_seed"})
+_CHOICES: dict[str, frozenset[str]] = {
+    "nested_format": frozenset({"single_quoted", "json"}),
+    "auth_failure_mode": frozenset({"res", "http401"}),
+    "callback_format": frozenset({"json", "form"}),
+}

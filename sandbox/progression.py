@@ -1,0 +1,115 @@
+"""Status progression of recipients and the ``SMSCERTIFICADO`` callback of each change.
+
+A certified recipient follows ``config.certified_path`` (1002 → 10 → 11 → 14), a
+contract (``Tipocontrato`` ≠ 0) ``config.contract_path`` (… → 17); phones listed in
+``config.failure_phones`` end in their failure code instead. Scheduled messages
+(Resultado 1) start once the sandbox clock passes their ``Fecha``. One tick moves
+every moving recipient one step.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from sandbox.clock import to_provider
+from sandbox.state import Message, Recipient
+from sandbox.statuses import CANCELLED, is_certified
+
+if TYPE_CHECKING:
+    from sandbox.core import SandboxCore
+
+
+def path_for(core: SandboxCore, phone: str, contract_type: int) -> tuple[int, ...]:
+    """The Resultado path a new recipient will follow."""
+    config = core.config
+    path = config.contract_path if contract_type else config.certified_path
+    failure = config.failure_phones.get(phone)
+    if failure is not None:
+        path = (*path[:2], failure) if len(path) >= 2 else (failure,)
+    return tuple(path)
+
+
+def set_status(core: SandboxCore, message: Message, recipient: Recipient, code: int) -> None:
+    """Record a new Resultado for a recipient and POST its callback."""
+    now = core.clock.now()
+    recipient.result = code
+    recipient.history.append((now, code))
+    core.callbacks.emit(
+        {
+            "Servicio": "SMSCERTIFICADO",
+            "Resultado": code,
+            "Remitente": message.sender,
+            "Movil": recipient.phone,
+            "Fecha": to_provider(now),
+            "Segundos": int(now - (recipient.sent_at or message.created_at)),
+            "idMensaje": message.id,
+            "Referencia": message.reference,
+            "idReport": recipient.id_report,
+        }
+    )
+    if is_certified(code):
+        _auto_delete_files(core, message)
+
+
+def tick(core: SandboxCore, steps: int = 1) -> int:
+    """Advance every message ``steps`` steps (due scheduled ones start); returns changes."""
+    changed = 0
+    with core.state.lock:
+        for _ in range(max(0, steps)):
+            now = core.clock.now()
+            for message in list(core.state.messages.values()):
+                for recipient in message.recipients.values():
+                    if recipient.result == CANCELLED:
+                        continue
+                    if recipient.step < 0:
+                        due = recipient.scheduled_at
+                        if due is not None and due <= now:
+                            recipient.step = 0
+                            recipient.sent_at = now
+                            set_status(core, message, recipient, recipient.path[0])
+                            changed += 1
+                        continue
+                    if recipient.step < len(recipient.path) - 1:
+                        recipient.step += 1
+                        set_status(core, message, recipient, recipient.path[recipient.step])
+                        changed += 1
+    return changed
+
+
+def _auto_delete_files(core: SandboxCore, message: Message) -> None:
+    """Remove ``Autoborrado=Si`` library files once every recipient is certified."""
+    if not all(is_certified(r.result) for r in message.recipients.values()):
+        return
+    account = core.state.account(message.user)
+    for name in message.files:
+        entry = account.files.get(name.lower())
+        if entry is not None and entry.auto_delete:
+            del account.files[name.lower()]
+
+
+class Progressor:
+    """A background thread that ticks every ``progression_interval_s`` (when > 0)."""
+
+    def __init__(self, core: SandboxCore) -> None:
+        self.core = core
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sandbox-progress", daemon=True)
+
+    def start(self) -> None:
+        """Start ticking."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop ticking."""
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            interval_s = self.core.config.progression_interval_s
+            if interval_s <= 0:
+                self._stop.wait(0.2)
+                continue
+            if self._stop.wait(interval_s):
+                return
+            tick(self.core, 1)
