@@ -43,6 +43,7 @@ SEND_FIELDS = (
     _F("identify", "Identificar"), _F("acceptance_days", "Aceptacion"),
     _F("unicode", "Unicode"), _F("fix_utf8", "Fixutf8"), _F("email_report", "Emailreport"),
     _F("foreign_tax_id", "foreign_tax_id"), _F("transliterate", "transliterate"),
+    _F("delete_files_after_certificate", "delete_files_after_certificate", ("Autoborrado",)),
 )  # fmt: skip
 MESSAGE_ID = _F("message_id", "Idmensaje")
 _PHONE_KEYS = frozenset({"movil", "phone", "telefono"})
@@ -157,6 +158,7 @@ def send_request_from_payload(
         email_report=r.string("email_report"),
         foreign_tax_id=r.boolean("foreign_tax_id"),
         transliterate=r.boolean("transliterate"),
+        delete_files_after_certificate=r.boolean("delete_files_after_certificate"),
     )
     _finish(r, req, kind="send", now=now)
     return req

@@ -113,8 +113,10 @@ class SendRequest(_Request):
     scheduled_at=Fecha (aware), reference=Referenciausuario, report=Report,
     message_group_id=Idmensaje, validity_days/hours/minutes=Vpd/Vph/Vpm,
     identify=Identificar, acceptance_days=Aceptacion, unicode=Unicode,
-    fix_utf8=Fixutf8, email_report=Emailreport. ``foreign_tax_id`` and
-    ``transliterate`` are local flags, never sent.
+    fix_utf8=Fixutf8, email_report=Emailreport. ``foreign_tax_id``,
+    ``transliterate`` and ``delete_files_after_certificate`` (alias ``Autoborrado``:
+    delete the message's ``(FILE:…)`` library files once its evidence is stored) are
+    local flags, never sent.
     """
 
     sender: str
@@ -138,6 +140,7 @@ class SendRequest(_Request):
     email_report: str | None = None
     foreign_tax_id: bool = False
     transliterate: bool = False
+    delete_files_after_certificate: bool = False
 
     def __post_init__(self) -> None:
         recipients = tuple(

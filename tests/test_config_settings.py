@@ -84,3 +84,25 @@ def test_settings_never_show_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     text = repr(settings) + str(settings)
     for secret in ("tok-very-secret", "cb-very-secret", "in-very-secret"):
         assert secret not in text
+
+
+def test_settings_every_field_is_described_in_the_configuration_table() -> None:
+    """The README table is generated from Settings: every field has a description."""
+    from config.settings import Settings
+    from config.table import DESCRIPTIONS, markdown_table
+
+    assert set(DESCRIPTIONS) == set(Settings.model_fields)
+    table = markdown_table()
+    assert "`CERTSMS_RATE_LIMIT_PER_S`" in table
+    assert "`REDIS_URL`" in table
+
+
+def test_readme_lists_every_configuration_variable() -> None:
+    """README.md documents every variable the settings read."""
+    from pathlib import Path
+
+    from config.settings import Settings, variable_name
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    missing = [variable_name(f) for f in Settings.model_fields if variable_name(f) not in readme]
+    assert missing == []

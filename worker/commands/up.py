@@ -18,28 +18,73 @@ import argparse
 import os
 import secrets
 import shlex
+import socket
+import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from config.errors import CertsmsError
 from config.settings import DEFAULT_BASE_URL, load_settings
 from worker.embedded_redis import free_port, redis_server_binary
 
 SANDBOX_USER = "demo"
 SANDBOX_TOKEN = "demo-token"
+#: honcho kills what is still running 5 s after it asked; the worker stops before that.
+WORKER_SHUTDOWN_TIMEOUT_S = 4.0
+ENV_FILE = "sandbox.env"
+
+
+class UpError(CertsmsError):
+    """Raised when a process ``up`` must start first (Redis) does not come up."""
 
 
 @dataclass
 class Plan:
-    """What ``up`` will start: named shell commands and the environment they share."""
+    """What ``up`` will start: named shell commands and the environment they share.
+
+    ``redis_argv`` (sandbox mode) is started before the others and stopped after
+    them, in its own session, so the worker and web never see Redis go away first.
+    """
 
     env: dict[str, str]
     processes: dict[str, str] = field(default_factory=dict)
     banner: list[str] = field(default_factory=list)
+    redis_argv: list[str] | None = None
+    redis_port: int | None = None
 
 
 def _certsms() -> str:
     return shlex.quote(sys.executable) + " -m worker.cli"
+
+
+def worker_command(args: argparse.Namespace) -> str:
+    """The worker's command line (``certsms worker`` with a bounded graceful stop).
+
+    ``certsms worker`` must also consume ``certsms.callbacks`` (the web process only
+    queues callbacks). Until :data:`worker.broker.ACTOR_MODULES` declares that actor,
+    the dramatiq CLI is run directly with ``tasks.callbacks`` added; the same broker
+    entry and flags as ``certsms worker``.
+    """
+    from worker.broker import ACTOR_MODULES
+
+    if "tasks.callbacks" in ACTOR_MODULES:
+        return (
+            f"{_certsms()} worker --processes {args.processes} --threads {args.threads}"
+            f" --shutdown-timeout-s {WORKER_SHUTDOWN_TIMEOUT_S:g}"
+        )
+    from worker.commands.worker import dramatiq_argv
+
+    worker_args = argparse.Namespace(
+        processes=args.processes,
+        threads=args.threads,
+        queues=None,
+        shutdown_timeout_s=WORKER_SHUTDOWN_TIMEOUT_S,
+    )
+    argv = dramatiq_argv(worker_args)
+    argv.insert(argv.index("tasks.actors") + 1, "tasks.callbacks")
+    return f"{shlex.quote(sys.executable)} -m dramatiq " + " ".join(map(shlex.quote, argv))
 
 
 def sandbox_plan(args: argparse.Namespace, *, var_dir: Path) -> Plan:
@@ -51,6 +96,7 @@ def sandbox_plan(args: argparse.Namespace, *, var_dir: Path) -> Plan:
     callback_password = secrets.token_urlsafe(16)
     intake_token = secrets.token_urlsafe(24)
     web_url = f"http://127.0.0.1:{web_port}"
+    cert_dir = (var_dir / "certificates").resolve()
     env = {
         "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
         "MENSATEK_BASE_URL": f"http://127.0.0.1:{sandbox_port}/v7/",
@@ -59,27 +105,29 @@ def sandbox_plan(args: argparse.Namespace, *, var_dir: Path) -> Plan:
         "CERTSMS_CALLBACK_USER": callback_user,
         "CERTSMS_CALLBACK_PASSWORD": callback_password,
         "CERTSMS_INTAKE_TOKEN": intake_token,
-        "CERTSMS_CERT_DIR": str((var_dir / "certificates").resolve()),
+        "CERTSMS_CERT_DIR": str(cert_dir),
         "CERTSMS_LOG_FORMAT": os.environ.get("CERTSMS_LOG_FORMAT", "console"),
     }
-    plan = Plan(env=env)
-    plan.processes["redis"] = " ".join(
-        [
-            shlex.quote(redis_server_binary()),
-            f"--port {redis_port} --bind 127.0.0.1 --save '' --appendonly no",
-            f"--dir {shlex.quote(str(var_dir))} --loglevel warning",
-        ]
-    )
+    plan = Plan(env=env, redis_port=redis_port)
+    plan.redis_argv = [
+        redis_server_binary(),
+        "--port", str(redis_port),
+        "--bind", "127.0.0.1",
+        "--save", "",
+        "--appendonly", "no",
+        "--dir", str(var_dir.resolve()),
+        "--loglevel", "warning",
+    ]  # fmt: skip
     plan.processes["sandbox"] = (
         f"{_certsms()} sandbox --port {sandbox_port}"
         f" --callback-url {web_url}/callbacks/mensatek"
         f" --callback-user {callback_user} --callback-password {callback_password}"
         f" --progression-interval-s {args.progression_interval_s}"
+        " --credits 1000000"
     )
-    plan.processes["worker"] = (
-        f"{_certsms()} worker --processes {args.processes} --threads {args.threads}"
-    )
+    plan.processes["worker"] = worker_command(args)
     plan.processes["web"] = f"{_certsms()} web --host 127.0.0.1 --port {web_port}"
+    env_file = var_dir / ENV_FILE
     plan.banner = [
         "=" * 72,
         "  certsms  ·  SANDBOX MODE  ·  local simulator, no real SMS is sent",
@@ -89,13 +137,16 @@ def sandbox_plan(args: argparse.Namespace, *, var_dir: Path) -> Plan:
         f"  sandbox   admin log: http://127.0.0.1:{sandbox_port}/_admin/requests",
         f"  web       {web_url}  (/healthz, /metrics, /openapi.json)",
         f"  callbacks {web_url}/callbacks/mensatek  (Basic {callback_user}:…)",
-        f"  intake    POST {web_url}/v1/jobs/send  (Bearer token in var/sandbox.env)",
-        f"  evidence  {env['CERTSMS_CERT_DIR']}",
+        f"  intake    POST {web_url}/v1/jobs/send  (Bearer $CERTSMS_INTAKE_TOKEN)",
+        f"  worker    {args.processes} process(es) × {args.threads} threads",
+        f"  evidence  {cert_dir}",
+        f"  env       {env_file}",
         "",
         "  In another shell:",
-        "    source var/sandbox.env",
+        f"    source {env_file}",
         "    .venv/bin/certsms enqueue send examples/send.json --json",
         "    .venv/bin/certsms status JOB_ID",
+        "    .venv/bin/certsms evidence JOB_ID",
         "  Ctrl-C stops everything.",
         "=" * 72,
     ]
@@ -107,9 +158,7 @@ def production_plan(args: argparse.Namespace) -> Plan:
     settings = load_settings()
     settings.require_provider_credentials()
     plan = Plan(env={})
-    plan.processes["worker"] = (
-        f"{_certsms()} worker --processes {args.processes} --threads {args.threads}"
-    )
+    plan.processes["worker"] = worker_command(args)
     plan.processes["web"] = f"{_certsms()} web --host {args.host} --port {args.web_port or 8080}"
     target = settings.mensatek_base_url
     label = "PRODUCTION" if target == DEFAULT_BASE_URL else f"provider at {target}"
@@ -125,6 +174,48 @@ def write_env_file(plan: Plan, path: Path) -> None:
     path.chmod(0o600)
 
 
+def read_env_file(path: Path) -> dict[str, str]:
+    """The variables of a file written by :func:`write_env_file`."""
+    env: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        parts = shlex.split(line)
+        if len(parts) == 2 and parts[0] == "export" and "=" in parts[1]:
+            name, _, value = parts[1].partition("=")
+            env[name] = value
+    return env
+
+
+def start_redis(argv: list[str], port: int, *, timeout_s: float = 10.0) -> subprocess.Popen[bytes]:
+    """Start ``redis-server`` in its own session (Ctrl-C reaches only ``up``); wait for PING."""
+    process = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise UpError(f"redis-server exited with {process.returncode} (port {port} taken?)")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    return process
+        except OSError:
+            time.sleep(0.05)
+    stop_process(process)
+    raise UpError(f"redis-server did not answer on port {port}")
+
+
+def stop_process(process: subprocess.Popen[bytes], *, timeout_s: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL after ``timeout_s``."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def run(args: argparse.Namespace) -> int:
     """Start the plan under honcho and wait until Ctrl-C or a process exits."""
     from honcho.manager import Manager
@@ -133,15 +224,28 @@ def run(args: argparse.Namespace) -> int:
     if args.sandbox:
         var_dir.mkdir(parents=True, exist_ok=True)
         plan = sandbox_plan(args, var_dir=var_dir)
-        write_env_file(plan, var_dir / "sandbox.env")
+        write_env_file(plan, var_dir / ENV_FILE)
     else:
         plan = production_plan(args)
     print("\n".join(plan.banner), flush=True)
+    redis_process = None
+    if plan.redis_argv is not None and plan.redis_port is not None:
+        redis_process = start_redis(plan.redis_argv, plan.redis_port)
+        print(
+            time.strftime("%H:%M:%S")
+            + f" system | redis ready on port {plan.redis_port} (pid={redis_process.pid})",
+            flush=True,
+        )
     env = {**os.environ, **plan.env, "PYTHONUNBUFFERED": "1"}
-    manager = Manager()
-    for name, command in plan.processes.items():
-        manager.add_process(name, command, env=env)
-    manager.loop()
+    try:
+        manager = Manager()
+        for name, command in plan.processes.items():
+            manager.add_process(name, command, env=env)
+        manager.loop()
+    finally:
+        if redis_process is not None:
+            stop_process(redis_process)
+            print(time.strftime("%H:%M:%S") + " system | redis stopped", flush=True)
     return int(manager.returncode or 0)
 
 

@@ -1,0 +1,83 @@
+"""The ``process_callback`` actor: applies provider callbacks queued by the web process.
+
+Message contract (v1)::
+
+    queue_name  "certsms.callbacks"
+    actor_name  "certsms.process_callback"
+    args        []
+    kwargs      {"v": 1, "fields": {<the callback body, values as strings>},
+                 "received_at": "<ISO-8601 UTC>"}
+
+The web answers the provider only after this message is in Redis. Processing is
+idempotent (status only moves forward; one certificate download per message and
+phone), so redelivery and provider retries are harmless. A status for a job that is
+not known yet, or whose send has not been recorded yet (the callback overtook the
+worker), is retried a few times with a delay; then it stays an
+``recipient_status_unmatched`` event for the report poller to settle.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dramatiq
+import structlog
+
+from worker.broker import runtime
+from worker.jobs.store import JobStatus, JobStore
+from worker.status_updates import Outcome, process_callback_fields
+from worker.web.callback_schema import CallbackInvalid
+
+log = structlog.get_logger(__name__)
+
+CALLBACKS_QUEUE = "certsms.callbacks"
+CALLBACK_ACTOR = "certsms.process_callback"
+CALLBACK_CONTRACT_VERSION = 1
+#: Attempts for a callback whose job is unknown or not yet recorded as sent.
+UNSETTLED_RETRIES = 5
+UNSETTLED_DELAY_MS = 3_000
+_PRE_SENT = frozenset({JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.IN_FLIGHT})
+
+
+class CallbackNotSettled(dramatiq.Retry):
+    """Raised when a callback's job is unknown or not yet sent; processed again later."""
+
+
+def _retry_when(retries: int, exc: BaseException) -> bool:
+    if isinstance(exc, CallbackInvalid):
+        return False
+    if isinstance(exc, CallbackNotSettled):
+        return retries < UNSETTLED_RETRIES
+    return retries < 10
+
+
+@dramatiq.actor(
+    actor_name=CALLBACK_ACTOR,
+    queue_name=CALLBACKS_QUEUE,
+    retry_when=_retry_when,
+    min_backoff=1_000,
+    max_backoff=60_000,
+    time_limit=60_000,
+)
+def process_callback(v: int, fields: dict[str, str], received_at: str) -> None:
+    """Apply one queued provider callback (see the module docstring)."""
+    if v != CALLBACK_CONTRACT_VERSION:
+        log.error("callback_message_version_unknown", v=v)
+        return
+    rt = runtime()
+    store = JobStore(rt.redis, rt.settings)
+    outcome: Any = process_callback_fields(store, fields)
+    if isinstance(outcome, Outcome):
+        if not outcome.found:
+            raise CallbackNotSettled("no job for this callback yet", delay=UNSETTLED_DELAY_MS)
+        if outcome.job_status in _PRE_SENT:
+            raise CallbackNotSettled("the job's send is not recorded yet", delay=UNSETTLED_DELAY_MS)
+    log.info("callback_processed", received_at=received_at)
+
+
+def queue_callback(fields: dict[str, str], received_at: str) -> str:
+    """Durably queue one callback for :func:`process_callback`; the dramatiq message id."""
+    message = process_callback.send_with_options(
+        kwargs={"v": CALLBACK_CONTRACT_VERSION, "fields": fields, "received_at": received_at}
+    )
+    return str(message.message_id)

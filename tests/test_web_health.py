@@ -1,0 +1,50 @@
+"""/healthz and /openapi.json over real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import redis
+import requests
+
+from config.settings import Settings
+from tests.fixtures.web import WebServer, unreachable_redis
+
+
+def test_healthz_ok_with_redis(web_server: WebServer) -> None:
+    """Redis answers PING: 200 with the breaker state (or "unknown")."""
+    response = requests.get(f"{web_server.url}/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok" and body["redis"] == "ok"
+    assert isinstance(body["breaker"], str) and body["breaker"]
+
+
+def test_healthz_503_without_redis(
+    web_settings: Settings, serve_app: Callable[[Any], WebServer]
+) -> None:
+    """Redis unreachable: 503."""
+    from worker.web import create_app
+
+    dead = unreachable_redis()
+    server = serve_app(create_app(web_settings, dead))
+    response = requests.get(f"{server.url}/healthz")
+    assert response.status_code == 503
+    assert response.json()["redis"] == "unreachable"
+
+
+def test_openapi_describes_every_route(web_server: WebServer, web_settings: Settings) -> None:
+    """Every route the app serves is in the OpenAPI 3.1 document, with its method."""
+    from worker.web import create_app
+
+    document = requests.get(f"{web_server.url}/openapi.json").json()
+    assert document["openapi"].startswith("3.1")
+    app = create_app(web_settings, redis.Redis())
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        path = rule.rule.replace("<", "{").replace(">", "}")
+        assert path in document["paths"], path
+        for method in rule.methods - {"HEAD", "OPTIONS"}:  # type: ignore[operator]
+            assert method.lower() in document["paths"][path], (path, method)

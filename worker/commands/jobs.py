@@ -1,0 +1,283 @@
+"""``certsms enqueue | status | jobs | dead | resolve``: the job system from a shell.
+
+With ``--json`` every command prints one JSON document; bad input exits 2 naming
+the field.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from worker.cli import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, BadInput, print_json
+
+
+def _settings() -> Any:
+    """The settings from the environment; logs go to stderr (stdout is the command's)."""
+    from config.settings import load_settings
+
+    settings = load_settings()
+    try:
+        from config.logging import configure_logging
+
+        configure_logging(settings, stream=sys.stderr)
+    except ImportError:  # pragma: no cover
+        pass
+    return settings
+
+
+def _read_payload(source: str) -> dict[str, Any]:
+    try:
+        if source == "-":
+            text = sys.stdin.read()
+        else:
+            with open(source, encoding="utf-8") as handle:
+                text = handle.read()
+    except OSError as exc:
+        raise BadInput(f"FILE: cannot read {source}: {exc.strerror}") from None
+    try:
+        data = json.loads(text) if text.strip() else {}
+    except ValueError as exc:
+        raise BadInput(f"FILE: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise BadInput("FILE: the payload must be a JSON object")
+    return data
+
+
+def cmd_enqueue(args: argparse.Namespace) -> int:
+    """Validate and queue one job."""
+    from mensatek.errors import InvalidRequest
+    from tasks.producer import enqueue, job_status
+    from worker.errors import IdempotencyConflict
+
+    payload = _read_payload(args.file)
+    settings = _settings()
+    try:
+        job_id = enqueue(
+            args.kind, payload, idempotency_key=args.idempotency_key, settings=settings
+        )
+    except InvalidRequest as exc:
+        problems = [p.as_dict() for p in exc.problems]
+        if args.json:
+            print_json({"error": "invalid_request", "problems": problems})
+        else:
+            for problem in exc.problems:
+                print(f"certsms: {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except IdempotencyConflict as exc:
+        if args.json:
+            print_json({"error": "idempotency_conflict", "job_id": exc.job_id, "message": str(exc)})
+        else:
+            print(f"certsms: --idempotency-key: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    record = job_status(job_id, settings=settings) or {}
+    if args.json:
+        print_json({"job_id": job_id, "status": record.get("status")})
+    else:
+        print(f"{job_id} {record.get('status')}")
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Show one job record."""
+    from tasks.producer import job_status
+
+    record = job_status(args.job_id, settings=_settings())
+    if record is None:
+        if args.json:
+            print_json({"error": "not_found", "job_id": args.job_id})
+        else:
+            print(f"certsms: no job {args.job_id}", file=sys.stderr)
+        return EXIT_FAILURE
+    if args.json:
+        print_json(record)
+        return EXIT_OK
+    for name in ("id", "kind", "status", "attempts", "idmensaje", "res", "reference", "reason"):
+        if record.get(name) not in (None, ""):
+            print(f"{name:>11}: {record[name]}")
+    for name in ("created_at", "updated_at"):
+        print(f"{name:>11}: {record.get(name)}")
+    if record.get("error"):
+        error = record["error"]
+        text = error.get("provider_text") or error.get("message") or ""
+        print(f"{'error':>11}: {error.get('class')} Res={error.get('res')} {text}")
+    for phone, entry in (record.get("recipients") or {}).items():
+        print(f"{'recipient':>11}: {phone} {entry.get('result_code')} {entry.get('status_class')}")
+    return EXIT_OK
+
+
+def _since(text: str | None) -> float | None:
+    if not text:
+        return None
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if text[-1:] in units and text[:-1].isdigit():
+        return (datetime.now(UTC) - timedelta(seconds=int(text[:-1]) * units[text[-1]])).timestamp()
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadInput("--since: use a duration (30m, 2h, 7d) or an ISO-8601 time") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    """List jobs, newest first."""
+    from tasks.contract import KINDS
+    from worker.broker import setup
+    from worker.jobs.store import JobStatus, JobStore
+
+    status = None
+    if args.status:
+        try:
+            status = JobStatus(args.status)
+        except ValueError:
+            raise BadInput(f"--status: one of {', '.join(s.value for s in JobStatus)}") from None
+    if args.kind and args.kind not in KINDS:
+        raise BadInput(f"--kind: one of {', '.join(KINDS)}")
+    if args.limit < 1:
+        raise BadInput("--limit: must be at least 1")
+    since = _since(args.since)
+    rt = setup(_settings(), import_actors=False)
+    store = JobStore(rt.redis, rt.settings)
+    rows = store.list_jobs(status=status, kind=args.kind, since=since, limit=args.limit)
+    if args.json:
+        print_json({"jobs": rows, "counts": store.counts()})
+        return EXIT_OK
+    for row in rows:
+        print(
+            f"{row['id']}  {row['kind']:<11} {row['status']:<15} {row.get('created_at')}"
+            f"  attempts={row.get('attempts', 0)} idmensaje={row.get('idmensaje') or '-'}"
+        )
+    return EXIT_OK
+
+
+def cmd_dead(args: argparse.Namespace) -> int:
+    """Dead letters: list, show, retry, purge."""
+    from worker.broker import setup
+    from worker.deadletter import DeadLetters
+    from worker.errors import JobError
+
+    rt = setup(_settings(), import_actors=False)
+    letters = DeadLetters(rt.broker, rt.settings)
+    if args.dead_command == "list":
+        rows = [d.summary() for d in letters.list(limit=args.limit)]
+        if args.json:
+            print_json({"dead_letters": rows})
+        else:
+            for row in rows:
+                print(f"{row['id']}  {row['dead_at']}  {row['actor']}  job={row['job_id']}")
+                print(f"    {row['reason']}")
+        return EXIT_OK
+    if args.dead_command == "show":
+        letter = letters.get(args.id)
+        if letter is None:
+            raise BadInput(f"ID: no dead letter {args.id}")
+        print_json(letter.detail()) if args.json else print(
+            json.dumps(letter.detail(), indent=2, default=str)
+        )
+        return EXIT_OK
+    if args.dead_command == "retry":
+        try:
+            result = letters.retry(args.id)
+        except JobError as exc:
+            raise BadInput(f"ID: {exc}") from None
+        print_json(result) if args.json else print(
+            f"retried {args.id} as message {result['message_id']}"
+        )
+        return EXIT_OK
+    if args.dead_command == "purge":
+        if not args.id and not args.all:
+            raise BadInput("purge: give an ID or --all")
+        older = args.older_than_days * 86400 if args.older_than_days is not None else None
+        removed = letters.purge(args.id, older_than_s=older)
+        print_json({"purged": removed}) if args.json else print(f"purged {removed}")
+        return EXIT_OK
+    raise BadInput("dead: list, show, retry or purge")
+
+
+def cmd_resolve(args: argparse.Namespace) -> int:
+    """Settle an uncertain send: it was sent (with its idMensaje), or send it again."""
+    from tasks.producer import send_message_for
+    from worker.broker import setup
+    from worker.jobs.store import JobStatus, JobStore
+
+    settings = _settings()
+    rt = setup(settings, import_actors=False)
+    store = JobStore(rt.redis, rt.settings)
+    current = store.status(args.job_id)
+    if current is None:
+        raise BadInput(f"JOB_ID: no job {args.job_id}")
+    allowed = {JobStatus.UNCERTAIN, JobStatus.IN_FLIGHT}
+    if current not in allowed:
+        raise BadInput(
+            f"JOB_ID: job is {current}; only uncertain (or stuck in_flight) jobs are resolved"
+        )
+    if args.sent is not None:
+        if not args.sent.isdigit():
+            raise BadInput("--sent: the provider's idMensaje (digits)")
+        ok = store.transition(
+            args.job_id, JobStatus.SENT, idmensaje=int(args.sent),
+            reason="resolved by operator: sent", event="job_resolved",
+        )  # fmt: skip
+    else:
+        ok = store.transition(
+            args.job_id, JobStatus.QUEUED, force=True, expect=list(allowed),
+            reason="resolved by operator: resend", event="job_resolved",
+        )  # fmt: skip
+        if ok:
+            send_message_for(args.job_id, settings=rt.settings)
+    record = store.get(args.job_id) or {}
+    document = {"job_id": args.job_id, "status": record.get("status"), "resolved": bool(ok)}
+    print_json(document) if args.json else print(f"{args.job_id} {record.get('status')}")
+    return EXIT_OK if ok else EXIT_FAILURE
+
+
+def register(subparsers: Any) -> None:
+    """Add ``enqueue``, ``status``, ``jobs``, ``dead`` and ``resolve``."""
+    from tasks.contract import KINDS
+
+    p = subparsers.add_parser("enqueue", help="validate and queue a job from a JSON payload")
+    p.add_argument("kind", choices=KINDS, metavar="KIND", help=f"one of {', '.join(KINDS)}")
+    p.add_argument("file", metavar="FILE", help="JSON payload file, or - for stdin")
+    p.add_argument("--idempotency-key", help="enqueue at most once per key")
+    p.add_argument("--json", action="store_true", help="print {job_id, status} as JSON")
+    p.set_defaults(func=cmd_enqueue)
+
+    p = subparsers.add_parser("status", help="show a job")
+    p.add_argument("job_id", metavar="JOB_ID")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = subparsers.add_parser("jobs", help="list jobs (newest first)")
+    p.add_argument("--status", help="only jobs in this status")
+    p.add_argument("--kind", help="only jobs of this kind")
+    p.add_argument("--since", help="only jobs since: 30m, 2h, 7d or an ISO-8601 time")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_jobs)
+
+    p = subparsers.add_parser("dead", help="dead-lettered messages: list, show, retry, purge")
+    dead = p.add_subparsers(dest="dead_command", metavar="ACTION", required=True)
+    d = dead.add_parser("list", help="newest first")
+    d.add_argument("--limit", type=int, default=100)
+    d.add_argument("--json", action="store_true")
+    for name, text in (("show", "one dead letter"), ("retry", "enqueue it again")):
+        d = dead.add_parser(name, help=text)
+        d.add_argument("id", metavar="ID")
+        d.add_argument("--json", action="store_true")
+    d = dead.add_parser("purge", help="delete one, or --all")
+    d.add_argument("id", metavar="ID", nargs="?")
+    d.add_argument("--all", action="store_true")
+    d.add_argument("--older-than-days", type=float)
+    d.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_dead)
+
+    p = subparsers.add_parser("resolve", help="settle an uncertain send")
+    p.add_argument("job_id", metavar="JOB_ID")
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--sent", metavar="IDMENSAJE", help="it was sent: the provider's idMensaje")
+    group.add_argument("--resend", action="store_true", help="it was not sent: post it again")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_resolve)

@@ -1,0 +1,74 @@
+"""``certsms worker``: the dramatiq worker with the project's broker and middleware.
+
+It runs dramatiq's own CLI (process supervision, signals, log piping) with
+``worker.broker:boot_worker_process`` as the broker entry, which reads the settings
+from the environment, configures logging inside each worker process and sets up
+the broker before the actor modules are imported. When one worker process dies,
+dramatiq stops the others and exits 1: run it under a supervisor that restarts it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from tasks.contract import QUEUES
+
+BROKER_ENTRY = "worker.broker:boot_worker_process"
+
+
+def dramatiq_argv(args: argparse.Namespace) -> list[str]:
+    """The argument list handed to dramatiq's CLI."""
+    argv = [
+        BROKER_ENTRY,
+        "tasks.actors",
+        "--processes",
+        str(args.processes),
+        "--threads",
+        str(args.threads),
+        "--skip-logging",
+        "--worker-shutdown-timeout",
+        str(int(args.shutdown_timeout_s * 1000)),
+    ]
+    if args.queues:
+        argv += ["--queues", *args.queues]
+    return argv
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the worker processes and supervise them until a signal."""
+    from dramatiq.cli import main as dramatiq_main
+    from dramatiq.cli import make_argument_parser
+
+    from config.settings import load_settings
+
+    settings = load_settings()
+    settings.require_provider_credentials()
+    try:
+        from config.logging import configure_logging
+
+        configure_logging(settings)
+    except ImportError:  # pragma: no cover
+        pass
+    parsed = make_argument_parser().parse_args(dramatiq_argv(args))
+    return int(dramatiq_main(parsed) or 0)
+
+
+def register(subparsers: Any) -> None:
+    """Add ``worker``."""
+    parser = subparsers.add_parser("worker", help="run the job workers (dramatiq)")
+    parser.add_argument("--processes", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--threads", type=int, default=8, help="threads per process (default 8)")
+    parser.add_argument(
+        "--queues",
+        nargs="+",
+        metavar="QUEUE",
+        help=f"only these queues (default: all declared, e.g. {', '.join(QUEUES)})",
+    )
+    parser.add_argument(
+        "--shutdown-timeout-s",
+        type=float,
+        default=60.0,
+        help="how long a graceful stop waits for running jobs (default 60)",
+    )
+    parser.set_defaults(func=run)

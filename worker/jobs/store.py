@@ -1,0 +1,525 @@
+"""Job records in Redis: one hash per job, status indexes, forward-only transitions, events.
+
+Layout (every key under ``settings.key(...)``, i.e. ``<namespace>:...``):
+
+- ``job:<id>``                 hash: the record (see :meth:`JobStore.get` for the fields);
+                               expires ``job_retention_s`` after its last change.
+- ``job:<id>:recipients``      hash: phone → JSON of the latest ``Resultado``.
+- ``jobs:all`` / ``jobs:kind:<kind>``   sorted sets of job ids by creation time.
+- ``jobs:status:<status>``     sorted set of job ids by the time they entered it.
+- ``jobs:by_message:<idMensaje>`` / ``jobs:by_reference:<ref>``   string → job id.
+- ``events``                   stream, one entry per state change (``XADD MAXLEN ~``).
+
+Status moves forward only (:data:`RANK`); the check and the write are one Lua
+script, so two workers racing on a job cannot both win. The only backward moves are
+explicit: a worker releasing its own ``in_flight`` claim after a definite not-sent
+answer (``expect=`` + ``guard=``), and operator actions (``force=True``).
+
+Event schema (v1), every value a string: ``v``, ``event``, ``job_id``, ``kind``,
+``at`` (ISO-8601 UTC) and, per event, ``status``, ``previous_status``, ``attempt``,
+``idmensaje``, ``res``, ``error_class``, ``reason``, ``phone``, ``result_code``,
+``status_class``, ``source``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, cast
+
+import redis
+
+from config.settings import Settings
+
+
+class JobStatus(StrEnum):
+    """Where a job is; see DESIGN.md "Job states"."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    IN_FLIGHT = "in_flight"
+    UNCERTAIN = "uncertain"
+    SCHEDULED = "scheduled"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    CERTIFIED = "certified"
+    EVIDENCE_STORED = "evidence_stored"
+    SUCCEEDED = "succeeded"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    DEAD = "dead"
+    CANCELLED = "cancelled"
+
+
+#: Forward-only order: a transition must go to a strictly higher rank.
+RANK: dict[JobStatus, int] = {
+    JobStatus.QUEUED: 0,
+    JobStatus.RUNNING: 10,
+    JobStatus.IN_FLIGHT: 20,
+    JobStatus.UNCERTAIN: 30,
+    JobStatus.SCHEDULED: 40,
+    JobStatus.SENT: 50,
+    JobStatus.DELIVERED: 60,
+    JobStatus.CERTIFIED: 70,
+    JobStatus.EVIDENCE_STORED: 80,
+    JobStatus.SUCCEEDED: 80,
+    JobStatus.REJECTED: 90,
+    JobStatus.FAILED: 90,
+    JobStatus.DEAD: 90,
+    JobStatus.CANCELLED: 90,
+}
+
+#: States in which the job's own message has nothing left to do.
+SETTLED: frozenset[JobStatus] = frozenset(
+    s for s, r in RANK.items() if r >= RANK[JobStatus.UNCERTAIN]
+)
+
+# Final classes share the top rank and a final status is never replaced (atomically,
+# in update_recipient): a stale failure code can never overwrite a certified recipient.
+_FINAL_RANK = 2
+_RECIPIENT_RANK = {
+    "pending": 0,
+    "unknown": 0,
+    "delivered": 1,
+    "certified": _FINAL_RANK,
+    "failed": _FINAL_RANK,
+    "expired": _FINAL_RANK,
+    "cancelled": _FINAL_RANK,
+}
+
+_INT_FIELDS = frozenset({"attempts", "res", "http_status"})
+_JSON_FIELDS = frozenset({"error", "result", "payload"})
+_EVENT_FIELDS = ("attempt", "idmensaje", "res", "error_class", "reason", "source")
+
+_TRANSITION_LUA = """
+local job = KEYS[1]
+local status = redis.call('HGET', job, 'status')
+if not status then return {0, '', 'missing'} end
+local to, now, iso, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local force, expect, maxlen, event, prefix = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local guard_field, guard_value = ARGV[10], ARGV[11]
+local nfields = tonumber(ARGV[12])
+local ranks = cjson.decode(ARGV[13])
+if expect ~= '' then
+  local ok = false
+  for s in string.gmatch(expect, '[^,]+') do if s == status then ok = true end end
+  if not ok then return {0, status, 'unexpected'} end
+elseif force ~= '1' then
+  if (ranks[to] or -1) <= (ranks[status] or -1) then return {0, status, 'backwards'} end
+end
+if guard_field ~= '' and redis.call('HGET', job, guard_field) ~= guard_value then
+  return {0, status, 'guard'}
+end
+local id = redis.call('HGET', job, 'id')
+local kind = redis.call('HGET', job, 'kind') or ''
+redis.call('HSET', job, 'status', to, 'updated_at', iso)
+local first = 14
+for i = first, first + 2 * nfields - 1, 2 do
+  local name, value = ARGV[i], ARGV[i + 1]
+  if string.sub(name, 1, 1) == '+' then
+    redis.call('HINCRBY', job, string.sub(name, 2), tonumber(value))
+  elseif value == '' then
+    redis.call('HDEL', job, name)
+  else
+    redis.call('HSET', job, name, value)
+  end
+end
+redis.call('EXPIRE', job, ttl)
+redis.call('EXPIRE', job .. ':recipients', ttl)
+redis.call('ZREM', prefix .. status, id)
+redis.call('ZADD', prefix .. to, now, id)
+local entry = {'v', '1', 'event', event, 'job_id', id, 'kind', kind, 'at', iso,
+               'status', to, 'previous_status', status}
+for i = first + 2 * nfields, #ARGV, 2 do
+  table.insert(entry, ARGV[i]); table.insert(entry, ARGV[i + 1])
+end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', unpack(entry))
+return {1, status, 'ok'}
+"""
+
+
+def utc_now_iso(now: float | None = None) -> str:
+    """An ISO-8601 UTC timestamp with milliseconds."""
+    moment = datetime.fromtimestamp(time.time() if now is None else now, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+@dataclass(frozen=True)
+class RecipientChange:
+    """What :meth:`JobStore.update_recipient` did for one phone."""
+
+    phone: str
+    changed: bool
+    previous_code: int | None
+    previous_class: str | None
+    result_code: int
+    status_class: str
+
+
+@dataclass(frozen=True)
+class TransitionResult:
+    """The outcome of a transition attempt (truthy when it happened)."""
+
+    ok: bool
+    previous: str | None
+    reason: str  # "ok" | "missing" | "backwards" | "unexpected" | "guard"
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+class JobStore:
+    """Job records, their indexes and the events stream, in Redis."""
+
+    def __init__(self, redis_client: redis.Redis, settings: Settings) -> None:
+        self.redis = redis_client
+        self.settings = settings
+        self._transition = redis_client.register_script(_TRANSITION_LUA)
+        self._ranks = json.dumps({str(k): v for k, v in RANK.items()})
+
+    # --- keys -------------------------------------------------------------------
+    def job_key(self, job_id: str) -> str:
+        """The record's hash key."""
+        return self.settings.key("job", job_id)
+
+    @property
+    def events_key(self) -> str:
+        """The events stream's key."""
+        return self.settings.key("events")
+
+    def _index(self, *parts: str) -> str:
+        return self.settings.key("jobs", *parts)
+
+    # --- create and read --------------------------------------------------------
+    def create(
+        self,
+        job_id: str,
+        *,
+        kind: str,
+        payload: Mapping[str, Any],
+        idempotency_key: str | None = None,
+        reference: str | None = None,
+        status: JobStatus = JobStatus.QUEUED,
+        fields: Mapping[str, object] | None = None,
+        now: float | None = None,
+    ) -> bool:
+        """Record a new job; False (and nothing changed) when the id already exists."""
+        now = time.time() if now is None else now
+        iso = utc_now_iso(now)
+        key = self.job_key(job_id)
+        record = {
+            "id": job_id,
+            "kind": kind,
+            "status": str(status),
+            "created_at": iso,
+            "updated_at": iso,
+            "attempts": "0",
+            "payload": _text(dict(payload)),
+            "idempotency_key": idempotency_key or "",
+            "reference": reference or "",
+        }
+        for name, value in (fields or {}).items():
+            record[name] = _text(value)
+        if not self.redis.hsetnx(key, "id", job_id):
+            return False
+        ttl = self.settings.job_retention_s
+        horizon = now - ttl
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(key, mapping={k: v for k, v in record.items() if v != ""})
+        pipe.expire(key, ttl)
+        for index in (self._index("all"), self._index("kind", kind)):
+            pipe.zadd(index, {job_id: now})
+            pipe.zremrangebyscore(index, 0, horizon)
+        pipe.zadd(self._index("status", str(status)), {job_id: now})
+        pipe.zremrangebyscore(self._index("status", str(status)), 0, horizon)
+        if reference:
+            pipe.set(self._index("by_reference", reference), job_id, ex=ttl)
+        pipe.execute()
+        self.append_event(job_id, "job_created", kind=kind, status=str(status), now=now)
+        return True
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        """The record as plain JSON-able values, with ``recipients``; None when absent.
+
+        Fields: id, kind, status, created_at, updated_at, attempts, idempotency_key,
+        reference, idmensaje, res, credits_used, error {class, message, res,
+        http_status, provider_text, ...}, result, reason, message_id, in_flight_at,
+        worker_id, recipients {phone: {result_code, status_class, at, source}}.
+        The producer's payload is not returned (``payload()`` reads it).
+        """
+        raw = cast(dict[bytes, bytes], self.redis.hgetall(self.job_key(job_id)))
+        if not raw or b"status" not in raw:
+            return None
+        record: dict[str, Any] = {}
+        for k, v in raw.items():
+            name, text = k.decode(), v.decode()
+            if name == "payload":
+                continue
+            if name in _INT_FIELDS:
+                record[name] = int(text) if text.lstrip("-").isdigit() else text
+            elif name in _JSON_FIELDS:
+                record[name] = json.loads(text)
+            elif name == "credits_used":
+                record[name] = float(text)
+            else:
+                record[name] = text
+        recipients = cast(
+            dict[bytes, bytes], self.redis.hgetall(self.job_key(job_id) + ":recipients")
+        )
+        record["recipients"] = {k.decode(): json.loads(v) for k, v in sorted(recipients.items())}
+        record.setdefault("idmensaje", None)
+        record.setdefault("error", None)
+        return record
+
+    def payload(self, job_id: str) -> dict[str, Any] | None:
+        """The producer's payload as recorded (reference filled in)."""
+        raw = self.redis.hget(self.job_key(job_id), "payload")
+        return None if raw is None else cast(dict[str, Any], json.loads(cast(bytes, raw)))
+
+    def status(self, job_id: str) -> JobStatus | None:
+        """Only the status."""
+        raw = self.redis.hget(self.job_key(job_id), "status")
+        return None if raw is None else JobStatus(cast(bytes, raw).decode())
+
+    def find_by_message_id(self, message_id: int | str) -> str | None:
+        """The send job whose provider ``idMensaje`` this is."""
+        raw = self.redis.get(self._index("by_message", str(message_id)))
+        return None if raw is None else cast(bytes, raw).decode()
+
+    def find_by_reference(self, reference: str) -> str | None:
+        """The job whose ``Referenciausuario`` this is."""
+        raw = self.redis.get(self._index("by_reference", reference))
+        return None if raw is None else cast(bytes, raw).decode()
+
+    # --- changes ----------------------------------------------------------------
+    def transition(
+        self,
+        job_id: str,
+        to: JobStatus,
+        *,
+        force: bool = False,
+        expect: Iterable[JobStatus] | None = None,
+        guard: tuple[str, str] | None = None,
+        event: str = "job_status_changed",
+        now: float | None = None,
+        **fields: object,
+    ) -> TransitionResult:
+        """Move the job to ``to`` and write ``fields``, atomically, if allowed.
+
+        Allowed when ``to`` ranks above the current status; or, with ``expect``, when
+        the current status is one of those; or always with ``force`` (operator). With
+        ``guard=(field, value)`` the record's field must also hold that value. A field
+        named ``+name`` is incremented by its value; a None value deletes the field.
+        One ``job_status_changed`` event is appended in the same script.
+        """
+        now = time.time() if now is None else now
+        pairs: list[str] = []
+        for name, value in fields.items():
+            name = name if not name.startswith("incr_") else "+" + name[5:]
+            pairs += [name, _text(value)]
+        events: list[str] = []
+        for name in _EVENT_FIELDS:
+            value = fields.get(name)
+            if value is not None:
+                events += [name, _text(value)]
+        error = fields.get("error")
+        if isinstance(error, Mapping) and error.get("class"):
+            events += ["error_class", str(error["class"])]
+        if "incr_attempts" in fields:
+            events += ["attempt_increment", _text(fields["incr_attempts"])]
+        args = [
+            str(to),
+            repr(now),
+            utc_now_iso(now),
+            str(self.settings.job_retention_s),
+            "1" if force else "0",
+            ",".join(str(s) for s in expect) if expect is not None else "",
+            str(self.settings.events_maxlen),
+            event,
+            self._index("status") + ":",
+            guard[0] if guard else "",
+            guard[1] if guard else "",
+            str(len(pairs) // 2),
+            self._ranks,
+            *pairs,
+            *events,
+        ]
+        result = cast(
+            list[Any], self._transition(keys=[self.job_key(job_id), self.events_key], args=args)
+        )
+        ok, previous, reason = int(result[0]), result[1], result[2]
+        previous_text = previous.decode() if isinstance(previous, bytes) else previous
+        reason_text = reason.decode() if isinstance(reason, bytes) else reason
+        if ok and "idmensaje" in fields and fields["idmensaje"] is not None:
+            kind = self.redis.hget(self.job_key(job_id), "kind")
+            if kind == b"send":
+                self.redis.set(
+                    self._index("by_message", _text(fields["idmensaje"])),
+                    job_id,
+                    ex=self.settings.job_retention_s,
+                )
+        return TransitionResult(bool(ok), previous_text or None, str(reason_text))
+
+    def set_fields(self, job_id: str, **fields: object) -> None:
+        """Write fields that are not a state change (e.g. ``message_id``)."""
+        mapping = {k: _text(v) for k, v in fields.items() if v is not None}
+        if mapping:
+            self.redis.hset(self.job_key(job_id), mapping=cast(Any, mapping))
+
+    def update_recipient(
+        self,
+        job_id: str,
+        phone: str,
+        *,
+        result_code: int,
+        status_class: str,
+        at: datetime | None,
+        source: str,
+    ) -> RecipientChange:
+        """Record a recipient's latest ``Resultado`` if it moves forward (rank, then time).
+
+        A late or duplicate update (lower rank, or same rank and not newer) changes
+        nothing. A change appends a ``recipient_status_changed`` event.
+        """
+        key = self.job_key(job_id) + ":recipients"
+        klass = str(status_class).lower()
+        at_iso = (at or datetime.now(UTC)).astimezone(UTC).isoformat()
+        entry = {"result_code": int(result_code), "status_class": klass, "at": at_iso}
+        entry["source"] = source
+        outcome: dict[str, Any] = {}
+
+        def apply(pipe: redis.client.Pipeline) -> None:
+            old_raw = pipe.hget(key, phone)
+            old = json.loads(cast(bytes, old_raw)) if old_raw else None
+            outcome["old"] = old
+            if old is not None:
+                new_rank = _RECIPIENT_RANK.get(klass, 0)
+                old_rank = _RECIPIENT_RANK.get(str(old.get("status_class")), 0)
+                newer = at_iso > str(old.get("at", ""))
+                same = int(old.get("result_code", -999)) == int(result_code)
+                if (
+                    old_rank == _FINAL_RANK
+                    or new_rank < old_rank
+                    or (new_rank == old_rank and (same or not newer))
+                ):
+                    outcome["changed"] = False
+                    return
+            pipe.multi()
+            pipe.hset(key, phone, json.dumps(entry, sort_keys=True))
+            pipe.expire(key, self.settings.job_retention_s)
+            outcome["changed"] = True
+
+        self.redis.transaction(apply, key)
+        old = outcome.get("old")
+        change = RecipientChange(
+            phone=phone,
+            changed=bool(outcome.get("changed")),
+            previous_code=int(old["result_code"]) if old else None,
+            previous_class=str(old["status_class"]) if old else None,
+            result_code=int(result_code),
+            status_class=klass,
+        )
+        if change.changed:
+            self.append_event(
+                job_id,
+                "recipient_status_changed",
+                phone=phone,
+                result_code=result_code,
+                status_class=klass,
+                source=source,
+            )
+        return change
+
+    def append_event(
+        self, job_id: str | None, event: str, *, now: float | None = None, **fields: object
+    ) -> None:
+        """Append one entry to the events stream (bounded with ``MAXLEN ~``)."""
+        entry: dict[str, str] = {"v": "1", "event": event, "job_id": job_id or ""}
+        if job_id and "kind" not in fields:
+            kind = self.redis.hget(self.job_key(job_id), "kind")
+            entry["kind"] = cast(bytes, kind).decode() if kind else ""
+        entry["at"] = utc_now_iso(now)
+        for name, value in fields.items():
+            if value is not None:
+                entry[name] = _text(value)
+        self.redis.xadd(
+            self.events_key,
+            cast(dict[Any, Any], entry),
+            maxlen=self.settings.events_maxlen,
+            approximate=True,
+        )
+
+    def events(self, *, count: int = 100) -> list[dict[str, str]]:
+        """The latest ``count`` events, oldest first (for tests and the CLI)."""
+        rows = cast(list[Any], self.redis.xrevrange(self.events_key, count=count))
+        out = []
+        for entry_id, data in reversed(rows):
+            item = {k.decode(): v.decode() for k, v in data.items()}
+            item["id"] = entry_id.decode()
+            out.append(item)
+        return out
+
+    # --- listing ----------------------------------------------------------------
+    def list_jobs(
+        self,
+        *,
+        status: JobStatus | None = None,
+        kind: str | None = None,
+        since: float | None = None,
+        limit: int = 50,
+    ) -> list[dict[str, Any]]:
+        """The newest jobs first, filtered by status, kind and time (epoch seconds)."""
+        if status is not None:
+            index = self._index("status", str(status))
+        elif kind is not None:
+            index = self._index("kind", kind)
+        else:
+            index = self._index("all")
+        low = "-inf" if since is None else repr(since)
+        found: list[dict[str, Any]] = []
+        offset, page = 0, max(limit, 50)
+        while len(found) < limit:
+            ids = cast(
+                list[bytes],
+                self.redis.zrevrangebyscore(index, "+inf", low, start=offset, num=page),
+            )
+            if not ids:
+                break
+            offset += len(ids)
+            for raw in ids:
+                record = self.get(raw.decode())
+                if record is None:
+                    continue
+                if kind is not None and record["kind"] != kind:
+                    continue
+                if status is not None and record["status"] != str(status):
+                    continue
+                found.append(record)
+                if len(found) >= limit:
+                    break
+        return found
+
+    def counts(self) -> dict[str, int]:
+        """How many jobs are in each status index (for ``certsms jobs --json``)."""
+        pipe = self.redis.pipeline()
+        for status in JobStatus:
+            pipe.zcard(self._index("status", str(status)))
+        return {str(s): int(n) for s, n in zip(JobStatus, pipe.execute(), strict=True) if n}

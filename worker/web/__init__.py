@@ -1,0 +1,33 @@
+"""The web process: provider callbacks, the HTTP intake API, health and OpenAPI.
+
+::
+
+    POST /callbacks/mensatek   provider callbacks (Basic auth) → queued for process_callback
+    POST /v1/jobs/<kind>       intake (Bearer CERTSMS_INTAKE_TOKEN) → 202 {job_id, status}
+    GET  /v1/jobs/<id>         the job record
+    GET  /healthz              Redis + breaker
+    GET  /openapi.json         the OpenAPI 3.1 document
+"""
+
+from worker.web.app import check_web_settings, create_app
+from worker.web.callback_schema import (
+    AttachmentEvent,
+    Callback,
+    CallbackInvalid,
+    InboundReply,
+    StatusCallback,
+    parse_callback,
+)
+
+__all__ = [  # noqa: RUF022 - grouped
+    # app
+    "check_web_settings",
+    "create_app",
+    # callbacks
+    "AttachmentEvent",
+    "Callback",
+    "CallbackInvalid",
+    "InboundReply",
+    "StatusCallback",
+    "parse_callback",
+]

@@ -1,0 +1,226 @@
+"""The provider's callbacks as typed values: one parser, used by the web app and the actor.
+
+Mensatek POSTs one callback per recipient status change (``Servicio=SMSCERTIFICADO``),
+per recipient event on a PDF attachment (``EVENTOSSMSCERTIFICADO``) and per inbound
+reply (``SMSRECIBIDO``); reference §6. Every value may arrive as a string; field names
+are matched case-insensitively. :func:`parse_callback` turns a flat mapping into
+:class:`StatusCallback`, :class:`AttachmentEvent` or :class:`InboundReply`, or raises
+:class:`CallbackInvalid` naming the field and the reason (the web answers 422).
+
+We require only what processing needs, so that a harmless omission by the provider
+does not turn into an endless retry loop: status callbacks need ``Resultado``,
+``Movil`` and ``idMensaje`` or ``Referencia``; events need ``idMensaje`` (or
+``idEnvio``), ``Telefono`` and ``TipoEvento``; replies need ``Mensaje``. Fields that
+are present must parse (numbers as integers, dates as provider dates).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from config.errors import CertsmsError
+
+MADRID = ZoneInfo("Europe/Madrid")
+
+SERVICE_STATUS = "SMSCERTIFICADO"
+SERVICE_EVENT = "EVENTOSSMSCERTIFICADO"
+SERVICE_REPLY = "SMSRECIBIDO"
+SERVICES = (SERVICE_STATUS, SERVICE_EVENT, SERVICE_REPLY)
+
+_INT_RE = re.compile(r"^[+-]?\d{1,19}$")
+_DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y%m%d%H%M%S", "%Y-%m-%dT%H:%M:%S")
+
+
+class CallbackInvalid(CertsmsError):
+    """Raised when a callback body is not a callback we can process (the field and why)."""
+
+    def __init__(self, reason: str, *, field: str | None = None) -> None:
+        self.reason = reason
+        self.field = field
+        super().__init__(f"{field}: {reason}" if field else reason)
+
+    def as_dict(self) -> dict[str, str | None]:
+        """The problem as plain JSON (the web's 4xx body)."""
+        return {"error": self.reason, "field": self.field}
+
+
+@dataclass(frozen=True)
+class StatusCallback:
+    """``SMSCERTIFICADO``: a recipient's ``Resultado`` changed."""
+
+    message_id: int | None  # idMensaje
+    reference: str | None  # Referencia (the send's Referenciausuario)
+    phone: str  # Movil, digits only
+    result_code: int  # Resultado
+    sender: str | None  # Remitente
+    reported_at: datetime | None  # Fecha (aware, Madrid)
+    seconds: int | None  # Segundos
+    report_id: int | None  # idReport
+    csv: str | None  # CSV (contract final statuses; meaning unknown)
+
+    kind = SERVICE_STATUS
+
+
+@dataclass(frozen=True)
+class AttachmentEvent:
+    """``EVENTOSSMSCERTIFICADO``: the recipient did something with a PDF attachment."""
+
+    message_id: int  # idMensaje (or idEnvio)
+    phone: str  # Telefono
+    event_type: str  # TipoEvento (code list unknown)
+    attachment_type: str | None  # TipoAdjunto
+    file_name: str | None  # Fichero
+    at: datetime | None  # Fecha
+    value: str | None  # Valor (e.g. an identity number)
+    reference: str | None  # Referencia
+    ip: str | None  # IP
+    port: int | None  # Puerto
+
+    kind = SERVICE_EVENT
+
+
+@dataclass(frozen=True)
+class InboundReply:
+    """``SMSRECIBIDO``: an SMS arrived on a contracted number (maybe a reply to one of ours)."""
+
+    message_id: int | None  # idM: the original message, when a reply
+    internal_id: int | None  # idR
+    receiver: str | None  # Movil: the number that received it
+    sender: str | None  # Remitente: normally the replying mobile
+    text: str  # Mensaje
+    received_at: datetime | None  # Fecha
+    timestamp: int | None  # timestamp (Unix seconds)
+    certified: bool  # EsCert
+    reference: str | None  # Referencia
+
+    kind = SERVICE_REPLY
+
+
+Callback = StatusCallback | AttachmentEvent | InboundReply
+
+
+class _Fields:
+    """Case-insensitive access to a flat mapping of scalar values."""
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        self._values: dict[str, str] = {}
+        for key, value in raw.items():
+            if isinstance(value, list) and len(value) == 1:  # form parsers may give lists
+                value = value[0]
+            if value is None:
+                continue
+            if isinstance(value, dict | list):
+                raise CallbackInvalid("must be a single value", field=str(key))
+            text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+            self._values[str(key).lower()] = text.strip()
+
+    def text(self, name: str, *, required: bool = False, alias: str | None = None) -> str | None:
+        value = self._values.get(name.lower())
+        if not value and alias:
+            value = self._values.get(alias.lower())
+        if not value:
+            if required:
+                raise CallbackInvalid("is required", field=name)
+            return None
+        return value
+
+    def integer(self, name: str, *, required: bool = False, alias: str | None = None) -> int | None:
+        value = self.text(name, required=required, alias=alias)
+        if value is None:
+            return None
+        if value.endswith(".0"):
+            value = value[:-2]
+        if not _INT_RE.match(value):
+            raise CallbackInvalid("must be an integer", field=name)
+        return int(value)
+
+    def date(self, name: str) -> datetime | None:
+        value = self.text(name)
+        if value is None or value.startswith("0000"):
+            return None
+        for fmt in _DATE_FORMATS:
+            try:
+                return datetime.strptime(value, fmt).replace(tzinfo=MADRID)
+            except ValueError:
+                continue
+        raise CallbackInvalid("must be a date like YYYY-MM-DD HH:MM:SS", field=name)
+
+    def phone(self, name: str, *, required: bool = False) -> str | None:
+        value = self.text(name, required=required)
+        if value is None:
+            return None
+        return normalize_callback_phone(value, field=name)
+
+    def boolean(self, name: str) -> bool:
+        value = (self.text(name) or "").lower()
+        if value in ("", "0", "false", "no", "n"):
+            return False
+        if value in ("1", "true", "si", "sí", "yes", "y"):
+            return True
+        raise CallbackInvalid("must be true or false", field=name)
+
+
+def normalize_callback_phone(value: str, *, field: str = "Movil") -> str:
+    """``+34 600-123-456`` / ``0034600123456`` → ``34600123456`` (digits only)."""
+    digits = re.sub(r"[\s\-().]", "", value)
+    if digits.startswith("+"):
+        digits = digits[1:]
+    elif digits.startswith("00"):
+        digits = digits[2:]
+    if not digits.isdigit() or not 4 <= len(digits) <= 20:
+        raise CallbackInvalid("must be a phone number", field=field)
+    return digits
+
+
+def parse_callback(raw: Mapping[str, Any]) -> Callback:
+    """Parse one callback body (already decoded from JSON or form) or raise CallbackInvalid."""
+    fields = _Fields(raw)
+    service = (fields.text("Servicio", required=True) or "").upper()
+    if service == SERVICE_STATUS:
+        message_id = fields.integer("idMensaje", alias="idEnvio")
+        reference = fields.text("Referencia")
+        if message_id is None and reference is None:
+            raise CallbackInvalid("idMensaje or Referencia is required", field="idMensaje")
+        return StatusCallback(
+            message_id=message_id,
+            reference=reference,
+            phone=fields.phone("Movil", required=True) or "",
+            result_code=fields.integer("Resultado", required=True) or 0,
+            sender=fields.text("Remitente"),
+            reported_at=fields.date("Fecha"),
+            seconds=fields.integer("Segundos"),
+            report_id=fields.integer("idReport"),
+            csv=fields.text("CSV"),
+        )
+    if service == SERVICE_EVENT:
+        return AttachmentEvent(
+            message_id=fields.integer("idMensaje", required=True, alias="idEnvio") or 0,
+            phone=fields.phone("Telefono", required=True) or "",
+            event_type=fields.text("TipoEvento", required=True) or "",
+            attachment_type=fields.text("TipoAdjunto"),
+            file_name=fields.text("Fichero"),
+            at=fields.date("Fecha"),
+            value=fields.text("Valor"),
+            reference=fields.text("Referencia"),
+            ip=fields.text("IP"),
+            port=fields.integer("Puerto"),
+        )
+    if service == SERVICE_REPLY:
+        message_id = fields.integer("idM")
+        return InboundReply(
+            message_id=message_id or None,  # 0 = not a reply to one of ours
+            internal_id=fields.integer("idR"),
+            receiver=fields.phone("Movil"),
+            sender=fields.text("Remitente"),
+            text=fields.text("Mensaje", required=True) or "",
+            received_at=fields.date("Fecha"),
+            timestamp=fields.integer("timestamp"),
+            certified=fields.boolean("EsCert"),
+            reference=fields.text("Referencia"),
+        )
+    raise CallbackInvalid(f"unknown service {service[:40]!r}", field="Servicio")

@@ -1,0 +1,143 @@
+"""``POST /callbacks/mensatek``: authenticate, bound, parse, validate, queue durably, answer.
+
+The answer is 200 only once the callback sits in Redis twice: as a dramatiq message
+for the ``process_callback`` actor (queue ``certsms.callbacks``) and as a
+``callback_received`` entry in the events stream. Anything we cannot take answers 4xx
+with a JSON reason and a log line (401 credentials, 413 too large, 415 content type,
+400 unreadable body, 422 not a callback we know); a Redis failure answers 503 so that
+the provider tries again. Processing is idempotent, so a duplicate is harmless.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+import structlog
+from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from worker.web.auth import BASIC_CHALLENGE, check_basic
+from worker.web.callback_schema import CallbackInvalid, parse_callback
+from worker.web.context import web_context
+
+log = structlog.get_logger(__name__)
+
+bp = Blueprint("callbacks", __name__)
+
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+class _Unreadable(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def _problem(status: int, reason: str, **extra: Any) -> tuple[Response, int]:
+    return jsonify({"error": reason, **extra}), status
+
+
+def _authorized() -> bool:
+    settings = web_context().settings
+    if settings.callback_insecure and not settings.callback_password:
+        return True
+    password = settings.callback_password.get_secret_value() if settings.callback_password else ""
+    return check_basic(
+        request.headers.get("Authorization"), user=settings.callback_user or "", password=password
+    )
+
+
+def _read_fields() -> dict[str, Any]:
+    """The body as a flat mapping (JSON object, urlencoded or multipart form)."""
+    mimetype = request.mimetype
+    if mimetype in _FORM_TYPES:
+        return {key: request.form.getlist(key) for key in request.form}
+    raw = request.get_data(cache=False)
+    if mimetype == "application/json" or (not mimetype and raw.lstrip()[:1] in (b"{", b"[")):
+        try:
+            document = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise _Unreadable(400, "body is not valid JSON") from None
+        if isinstance(document, list) and len(document) == 1:
+            document = document[0]  # tolerate the provider's list-wrapping habit
+        if not isinstance(document, dict):
+            raise _Unreadable(400, "JSON body must be an object")
+        return document
+    if not mimetype or mimetype == "text/plain":
+        try:
+            return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
+        except (UnicodeDecodeError, ValueError):
+            raise _Unreadable(400, "body is not a form") from None
+    raise _Unreadable(415, f"unsupported content type {mimetype[:60]!r}")
+
+
+def _flatten(fields: dict[str, Any]) -> dict[str, str]:
+    """The values as strings (what the actor message carries)."""
+    flat: dict[str, str] = {}
+    for key, value in fields.items():
+        if isinstance(value, list):
+            value = value[0] if value else ""
+        if value is None:
+            continue
+        flat[str(key)] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return flat
+
+
+@bp.post("/callbacks/mensatek")
+def receive_callback() -> tuple[Response, int]:
+    """Take one provider callback (see the module docstring for the answers)."""
+    context = web_context()
+    remote = request.remote_addr
+    if not _authorized():
+        log.warning("callback_unauthorized", remote_addr=remote)
+        response, status = _problem(401, "authentication required")
+        response.headers["WWW-Authenticate"] = BASIC_CHALLENGE
+        return response, status
+    request.max_content_length = context.settings.callback_max_body_bytes
+    request.max_form_memory_size = context.settings.callback_max_body_bytes
+    try:
+        fields = _read_fields()
+    except RequestEntityTooLarge:
+        log.warning("callback_too_large", remote_addr=remote, content_length=request.content_length)
+        return _problem(413, "body too large", max_bytes=context.settings.callback_max_body_bytes)
+    except _Unreadable as exc:
+        log.warning("callback_unreadable", remote_addr=remote, reason=exc.reason)
+        return _problem(exc.status, exc.reason)
+    try:
+        callback = parse_callback(fields)
+        flat = _flatten(fields)
+    except CallbackInvalid as exc:
+        log.warning(
+            "callback_rejected",
+            remote_addr=remote,
+            reason=exc.reason,
+            field=exc.field,
+            servicio=str(fields.get("Servicio", ""))[:40],
+        )
+        return jsonify(exc.as_dict()), 422
+    received_at = datetime.now(UTC).isoformat(timespec="milliseconds")
+    try:
+        queued_id = context.queue_callback(flat, received_at)
+        context.store.append_event(
+            None,
+            "callback_received",
+            service=callback.kind,
+            message_id=getattr(callback, "message_id", None),
+            queued_message_id=queued_id,
+            received_at=received_at,
+            body=json.dumps(flat, sort_keys=True, ensure_ascii=False),
+        )
+    except Exception as exc:  # Redis down: the provider must retry
+        log.error("callback_queue_failed", error=type(exc).__name__, detail=str(exc)[:200])
+        return _problem(503, "could not queue the callback; try again")
+    log.info(
+        "callback_queued",
+        service=callback.kind,
+        message_id=getattr(callback, "message_id", None),
+        queued_message_id=queued_id,
+    )
+    return jsonify({"status": "queued", "id": queued_id}), 200

@@ -1,0 +1,113 @@
+"""The HTTP intake: ``POST /v1/jobs/<kind>`` and ``GET /v1/jobs/<id>`` for any language.
+
+Same payloads and validation as the Python producer API (``tasks.enqueue``), behind
+``Authorization: Bearer <CERTSMS_INTAKE_TOKEN>``. Answers: 202 ``{"job_id", "status"}``;
+422 ``{"errors": [{"field", "python_name", "error"}, ...]}`` naming every invalid field;
+400 when the body is not a JSON object or the ``Idempotency-Key`` is unusable; 409 when
+the key was used with a different payload; 401
+without the token; 404 for an unknown kind or job; 413 above
+:data:`INTAKE_MAX_BODY_BYTES`; 503 when the intake token is not configured.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import structlog
+from flask import Blueprint, Response, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from mensatek.errors import InvalidRequest
+from worker.errors import IdempotencyConflict
+from worker.web.auth import BEARER_CHALLENGE, check_bearer
+from worker.web.context import web_context
+
+log = structlog.get_logger(__name__)
+
+bp = Blueprint("intake", __name__)
+
+INTAKE_MAX_BODY_BYTES = 16 * 1024 * 1024
+"""Uploads carry base64 file content; 16 MiB leaves room for a 12 MiB PDF."""
+
+_IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,200}$")
+
+
+def intake_kinds() -> tuple[str, ...]:
+    """The job kinds the intake accepts (the request side's ``KINDS``)."""
+    try:
+        from mensatek.requests import KINDS
+    except ImportError:  # the request models have not landed: the documented list
+        return (
+            "send", "cancel", "reschedule", "certificate", "report", "upload",
+            "delete_file", "credits", "list_files",
+        )  # fmt: skip
+    return tuple(KINDS)
+
+
+def _json(document: Any, status: int) -> tuple[Response, int]:
+    return Response(
+        json.dumps(document, default=str, sort_keys=True), mimetype="application/json"
+    ), status
+
+
+def _unauthorized() -> tuple[Response, int] | None:
+    token = web_context().settings.intake_token
+    if token is None or not token.get_secret_value():
+        return _json({"error": "intake disabled: CERTSMS_INTAKE_TOKEN is not set"}, 503)
+    if check_bearer(request.headers.get("Authorization"), token=token.get_secret_value()):
+        return None
+    log.warning("intake_unauthorized", remote_addr=request.remote_addr)
+    response, status = _json({"error": "authentication required"}, 401)
+    response.headers["WWW-Authenticate"] = BEARER_CHALLENGE
+    return response, status
+
+
+@bp.post("/v1/jobs/<kind>")
+def create_job(kind: str) -> tuple[Response, int]:
+    """Validate and enqueue one job of ``kind``."""
+    denied = _unauthorized()
+    if denied is not None:
+        return denied
+    if kind not in intake_kinds():
+        return _json({"error": f"unknown job kind {kind[:40]!r}", "kinds": intake_kinds()}, 404)
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not _IDEMPOTENCY_KEY_RE.match(key):
+        return _json({"error": "Idempotency-Key must be 1-200 printable ASCII characters"}, 400)
+    request.max_content_length = INTAKE_MAX_BODY_BYTES
+    try:
+        raw = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        return _json({"error": "body too large", "max_bytes": INTAKE_MAX_BODY_BYTES}, 413)
+    try:
+        payload = json.loads(raw) if raw.strip() else {}
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return _json({"error": "body is not valid JSON"}, 400)
+    if not isinstance(payload, dict):
+        return _json({"error": "body must be a JSON object"}, 400)
+    context = web_context()
+    try:
+        job_id = context.enqueue_job(kind, payload, key)
+    except InvalidRequest as exc:
+        log.info("intake_rejected", kind=kind, problems=len(exc.problems))
+        return _json({"errors": [p.as_dict() for p in exc.problems]}, 422)
+    except IdempotencyConflict as exc:
+        log.info("intake_idempotency_conflict", kind=kind, job_id=exc.job_id)
+        return _json({"error": "Idempotency-Key already used with another payload",
+                      "job_id": exc.job_id}, 409)  # fmt: skip
+    record = context.store.get(job_id) or {}
+    log.info("intake_enqueued", kind=kind, job_id=job_id, idempotency_key_given=key is not None)
+    return _json({"job_id": job_id, "status": str(record.get("status", "queued"))}, 202)
+
+
+@bp.get("/v1/jobs/<job_id>")
+def get_job(job_id: str) -> tuple[Response, int]:
+    """The job record, as the Python API's ``job_status`` returns it."""
+    denied = _unauthorized()
+    if denied is not None:
+        return denied
+    record = web_context().store.get(job_id)
+    if record is None:
+        return _json({"error": "no such job"}, 404)
+    return _json(record, 200)
