@@ -38,7 +38,7 @@ _BASE64_RUN_RE = re.compile(r"[A-Za-z0-9+/]{120,}={0,2}")
 _AUTH_HEADER_RE = re.compile(
     r"(Authorization['\"]?\s*[:=]\s*['\"]?)(Basic|Bearer)\s+[^\s'\",}]+", re.I
 )
-_PHONE_RE = re.compile(r"(?<![\w.])\+?(?:\d[ -]?){8,14}\d(?![\w.])")
+_PHONE_RE = re.compile(r"(?<![\w.])\+?(?:\d[ -]?){8,14}\d(?!\w|\.\d)")
 
 
 def _digest(data: str) -> str:

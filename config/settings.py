@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     heartbeat_timeout_s: int = Field(default=30, ge=5)
     redelivery_sweep_interval_s: int = Field(default=15, ge=1)
     in_flight_timeout_s: int = Field(default=300, ge=10)
+    worker_metrics_port: int = Field(default=9191, ge=0, le=65535)
+    worker_metrics_host: str = "127.0.0.1"
     hold_scheduled: bool = False
     hold_lead_s: int = Field(default=300, ge=0)
 

@@ -56,6 +56,8 @@ DESCRIPTIONS: dict[str, str] = {
     "heartbeat_timeout_s": "A worker silent this long is dead; its messages are redelivered",
     "redelivery_sweep_interval_s": "How often each worker looks for dead workers' messages",
     "in_flight_timeout_s": "An in-flight send older than this with no worker becomes uncertain",
+    "worker_metrics_port": "Port where `certsms worker` serves all its processes' metrics (0: off)",
+    "worker_metrics_host": "Address of that metrics endpoint",
     "hold_scheduled": "Hold scheduled sends in certsms until close to their time",
     "hold_lead_s": "With hold_scheduled: hand the send to the provider this early",
     "certified_codes": "Resultado codes that mean certified (comma-separated)",

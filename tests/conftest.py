@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,3 +48,8 @@ def settings(redis_server: EmbeddedRedis, redis_client: redis.Redis, tmp_path) -
         mensatek_api_token="demo-token",  # type: ignore[arg-type]
         cert_dir=tmp_path / "certificates",
     )
+
+
+# Worker subprocesses started by tests do not serve metrics unless a test asks
+# (several would compete for the default port 9191).
+os.environ.setdefault("CERTSMS_WORKER_METRICS_PORT", "0")

@@ -117,3 +117,10 @@ def test_logging_routes_stdlib_loggers_through_the_same_redaction() -> None:
 def test_mask_phone_keeps_last_three_digits(raw: str, masked: str) -> None:
     """mask_phone keeps only the last three digits."""
     assert mask_phone(raw) == masked
+
+
+def test_logging_masks_phone_numbers_inside_file_names() -> None:
+    """A phone used as a file name (evidence layout) is masked in free text too."""
+    stream = _configure()
+    structlog.get_logger("t").warning("certificate_conflict_kept", kept_as="34600123456.zip")
+    assert _lines(stream)[0]["kept_as"] == "********456.zip"

@@ -212,4 +212,11 @@ def boot_worker_process() -> None:
         configure_logging(settings)
     except ImportError:  # pragma: no cover - the lead's module is optional here
         pass
-    setup(settings)
+    rt = setup(settings)
+    if settings.worker_metrics_port:
+        # Under `certsms worker` only (it prepares the shared metrics directory):
+        # dramatiq's middleware records per-process samples and serves them all.
+        from dramatiq.middleware.prometheus import Prometheus
+
+        if not any(isinstance(m, Prometheus) for m in rt.broker.middleware):
+            rt.broker.add_middleware(Prometheus())

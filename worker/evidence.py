@@ -38,6 +38,7 @@ import structlog
 
 from config.errors import CertsmsError
 from config.settings import Settings
+from worker import metrics
 
 log = structlog.get_logger(__name__)
 
@@ -198,6 +199,7 @@ class EvidenceStore:
                         phone=number,
                         sha256=facts.sha256,
                     )
+                    metrics.CERTIFICATES_STORED.labels(outcome="identical").inc()
                     return StoredEvidence(
                         "identical", target, facts.sha256, facts.size_bytes, facts.members,
                         message, number, job_id,
@@ -215,6 +217,7 @@ class EvidenceStore:
                     )
                     target = conflict
                     if target.exists():  # the same differing file came twice
+                        metrics.CERTIFICATES_STORED.labels(outcome="conflict").inc()
                         return StoredEvidence(
                             "conflict", target, facts.sha256, facts.size_bytes, facts.members,
                             message, number, job_id,
@@ -232,6 +235,7 @@ class EvidenceStore:
                 "phone": number,
             }
             self._append_manifest(entry)
+        metrics.CERTIFICATES_STORED.labels(outcome=outcome).inc()
         if outcome == "stored":
             log.info(
                 "certificate_stored",

@@ -10,6 +10,10 @@ dramatiq stops the others and exits 1: run it under a supervisor that restarts i
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from tasks.contract import QUEUES
@@ -27,12 +31,30 @@ def dramatiq_argv(args: argparse.Namespace) -> list[str]:
         "--threads",
         str(args.threads),
         "--skip-logging",
+        "--use-spawn",  # fresh interpreters: no forked threads, metrics env read at import
         "--worker-shutdown-timeout",
         str(int(args.shutdown_timeout_s * 1000)),
     ]
     if args.queues:
         argv += ["--queues", *args.queues]
     return argv
+
+
+def prepare_metrics_dir(host: str, port: int) -> Path:
+    """A fresh prometheus multiprocess directory shared by this worker's processes.
+
+    Set in the environment before dramatiq starts (and before its Prometheus
+    middleware is imported): every worker process writes its samples there and
+    dramatiq's exposition server serves them all on ``host:port``.
+    """
+    directory = Path(tempfile.gettempdir()) / f"certsms-metrics-{os.getpid()}"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    os.environ["dramatiq_prom_db"] = str(directory)  # noqa: SIM112 - dramatiq's names
+    os.environ["dramatiq_prom_host"] = host  # noqa: SIM112
+    os.environ["dramatiq_prom_port"] = str(port)  # noqa: SIM112
+    return directory
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
         configure_logging(settings)
     except ImportError:  # pragma: no cover
         pass
+    if settings.worker_metrics_port:
+        prepare_metrics_dir(settings.worker_metrics_host, settings.worker_metrics_port)
     parsed = make_argument_parser().parse_args(dramatiq_argv(args))
     return int(dramatiq_main(parsed) or 0)
 

@@ -45,6 +45,12 @@ R = TypeVar("R")
 CREDITS_FLIGHT = "credits"
 
 
+def _observe_request(function: str, outcome: str, started: float) -> None:
+    """Count one provider request (a call of ``fn``) and its latency."""
+    metrics.PROVIDER_REQUESTS.labels(function=function, outcome=outcome).inc()
+    metrics.PROVIDER_LATENCY.labels(function=function).observe(time.monotonic() - started)
+
+
 def _credits_from(result: object) -> float | None:
     value = result if isinstance(result, int | float) else getattr(result, "credits", None)
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -233,11 +239,14 @@ class ProviderGuard:
             self.memo.check(function, fingerprint)
         self.limiter.acquire(budget, sleep=self._sleep)
         self.breaker.gate(token, function=function)
+        started = time.monotonic()
         try:
             result = fn()
         except BaseException as exc:
+            _observe_request(function, type(exc).__name__, started)
             self._quietly(self._record_error, exc, token, function, fingerprint)
             raise
+        _observe_request(function, "ok", started)
         self._quietly(self._record_success, result, token, credits_of)
         return result
 

@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from config.errors import ConfigError
 from config.settings import Settings
-from worker.web import callbacks, health, intake, openapi
+from worker.web import callbacks, health, intake, metrics_route, openapi
 from worker.web.context import (
     EnqueueJob,
     QueueCallback,
@@ -70,7 +70,7 @@ def create_app(
         queue_callback=queue_callback or default_queue_callback,
         enqueue_job=enqueue_job or default_enqueue_job,
     )
-    for blueprint in (callbacks.bp, intake.bp, health.bp, openapi.bp):
+    for blueprint in (callbacks.bp, intake.bp, health.bp, openapi.bp, metrics_route.bp):
         app.register_blueprint(blueprint)
 
     @app.errorhandler(HTTPException)

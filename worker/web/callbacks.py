@@ -19,6 +19,7 @@ import structlog
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from worker import metrics
 from worker.web.auth import BASIC_CHALLENGE, check_basic
 from worker.web.callback_schema import CallbackInvalid, parse_callback
 from worker.web.context import web_context
@@ -94,6 +95,7 @@ def receive_callback() -> tuple[Response, int]:
     remote = request.remote_addr
     if not _authorized():
         log.warning("callback_unauthorized", remote_addr=remote)
+        metrics.CALLBACKS.labels(servicio="?", outcome="unauthorized").inc()
         response, status = _problem(401, "authentication required")
         response.headers["WWW-Authenticate"] = BASIC_CHALLENGE
         return response, status
@@ -118,6 +120,9 @@ def receive_callback() -> tuple[Response, int]:
             field=exc.field,
             servicio=str(fields.get("Servicio", ""))[:40],
         )
+        metrics.CALLBACKS.labels(
+            servicio=str(fields.get("Servicio", "?"))[:40], outcome="rejected"
+        ).inc()
         return jsonify(exc.as_dict()), 422
     received_at = datetime.now(UTC).isoformat(timespec="milliseconds")
     try:
@@ -134,6 +139,7 @@ def receive_callback() -> tuple[Response, int]:
     except Exception as exc:  # Redis down: the provider must retry
         log.error("callback_queue_failed", error=type(exc).__name__, detail=str(exc)[:200])
         return _problem(503, "could not queue the callback; try again")
+    metrics.CALLBACKS.labels(servicio=callback.kind, outcome="queued").inc()
     log.info(
         "callback_queued",
         service=callback.kind,
