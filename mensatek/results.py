@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from mensatek.dates import parse_provider_datetime
 from mensatek.parsing import Answer, to_bool
@@ -99,22 +99,27 @@ class CancelResult:
 
 
 @dataclass(frozen=True)
-class RescheduleResult:
-    """``ReprogramarSMSCERTIFICADO``: ``Res`` (1 = rescheduled), ``Cred``."""
+class _ResultCode:
+    """An answer that carries only ``Res`` and ``Cred``."""
 
     res: int
     credits: float | None = None
     raw: Mapping[str, Any] = _raw()
 
     @classmethod
-    def from_response(cls, mapping: Mapping[str, Any]) -> RescheduleResult:
-        """Build from a parsed reschedule answer."""
+    def from_response(cls, mapping: Mapping[str, Any]) -> Self:
+        """Build from a parsed answer."""
         answer = _answer(mapping)
         return cls(
             res=answer.get_int("Res") or 0,
             credits=answer.get_float(*_CREDITS),
             raw=answer.to_dict(),
         )
+
+
+@dataclass(frozen=True)
+class RescheduleResult(_ResultCode):
+    """``ReprogramarSMSCERTIFICADO``: ``Res`` (1 = rescheduled), ``Cred``."""
 
 
 @dataclass(frozen=True)
@@ -245,22 +250,8 @@ class ListFilesResult:
 
 
 @dataclass(frozen=True)
-class DeleteFileResult:
+class DeleteFileResult(_ResultCode):
     """``BorrarFichero``: ``Res`` (1 = deleted), ``Cred``."""
-
-    res: int
-    credits: float | None = None
-    raw: Mapping[str, Any] = _raw()
-
-    @classmethod
-    def from_response(cls, mapping: Mapping[str, Any]) -> DeleteFileResult:
-        """Build from a parsed delete answer."""
-        answer = _answer(mapping)
-        return cls(
-            res=answer.get_int("Res") or 0,
-            credits=answer.get_float(*_CREDITS),
-            raw=answer.to_dict(),
-        )
 
 
 @dataclass(frozen=True)
