@@ -106,6 +106,13 @@ class Settings(BaseSettings):
     poller_enabled: bool = True
     poller_schedule_s: Annotated[tuple[int, ...], NoDecode] = (120, 300, 900, 3600, 21600)
     poller_callback_grace_s: int = Field(default=1800, ge=0)
+    status_source: Literal["auto", "callbacks", "polling", "both"] = "auto"
+    poller_default_validity_s: int = Field(default=3 * 86_400, ge=60)
+    poller_margin_s: int = Field(default=86_400, ge=0)
+    poller_batch_size: int = Field(default=50, ge=1)
+    maintenance_interval_s: float = Field(default=5.0, ge=0)
+    stalled_after_s: int = Field(default=300, ge=10)
+    evidence_retry_s: int = Field(default=900, ge=10)
     evidence_give_up_s: int = Field(default=7 * 86_400, ge=60)
 
     # --- evidence store and web --------------------------------------------------------

@@ -64,6 +64,18 @@ DESCRIPTIONS: dict[str, str] = {
     "poller_enabled": "Poll reports for messages without recent callbacks",
     "poller_schedule_s": "Poll back-off steps per message (comma-separated seconds)",
     "poller_callback_grace_s": "With callbacks, poll only messages silent for this long",
+    "status_source": "How status is learned: callbacks, polling, both (poll only messages "
+    "silent for the grace period), or auto (both when CERTSMS_CALLBACK_USER is set, else polling)",
+    "poller_default_validity_s": "Validity period assumed when a send sets no Vpd/Vph/Vpm",
+    "poller_margin_s": "Polling continues this long after the validity period "
+    "(and Aceptacion) ends",
+    "poller_batch_size": "Most report polls made per maintenance cycle",
+    "maintenance_interval_s": "How often the elected maintenance runner (poller, sweepers) "
+    "wakes in each worker process; 0 turns the runner off",
+    "stalled_after_s": "A queued or running job this old with no dramatiq message "
+    "is re-queued once",
+    "evidence_retry_s": "A certified recipient without stored evidence this long gets its "
+    "certificate download re-enqueued",
     "evidence_give_up_s": "Stop retrying a certificate download after this (loud alert)",
     "cert_dir": "Where certificate ZIPs and the manifest are stored",
     "callback_user": "Basic user the provider's callbacks must present",

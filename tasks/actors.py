@@ -48,9 +48,10 @@ from mensatek.errors import (
 )
 from tasks.contract import ACTOR_OF, KINDS, QUEUE_OF, parse_kwargs
 from tasks.producer import validate
+from worker import control
 from worker.broker import runtime
 from worker.errors import MalformedMessage
-from worker.guard import Budget, GuardDelay, ProviderGuard, RepeatedRejection
+from worker.guard import Budget, GuardDelay, ProviderGuard, RepeatedRejection, is_unhealthy
 from worker.jobs.store import SETTLED, JobStatus, JobStore, utc_now_iso
 from worker.middleware import redelivery_count, report_outcome
 from worker.status_updates import certificate_downloaded, refresh_job_status
@@ -132,6 +133,26 @@ def _not_processed(exc: BaseException) -> bool:
     return False
 
 
+def _breaker_wait_s(exc: BaseException) -> float | None:
+    """After an unhealthy answer: how long to wait if the breaker is now open, else None.
+
+    A failed probe (or the failure that opened the breaker) is the provider's state,
+    not the job's fault: the job waits for the cool-down like every other job instead
+    of burning a retry, so a long block cannot exhaust the retries of the probe jobs.
+    """
+    if not is_unhealthy(exc):
+        return None
+    guard = _guard()
+    try:
+        state = guard.breaker.state(guard.now_s())
+    except Exception:  # Redis trouble: fall back to an ordinary retry
+        return None
+    if state["state"] == "closed":
+        return None
+    remaining = state["remaining_s"]
+    return max(float(remaining) if isinstance(remaining, int | float) else 0.0, 0.5)
+
+
 def _retry_when_for(setting: str) -> Callable[[int, BaseException], bool]:
     def retry_when(retries: int, exc: BaseException) -> bool:
         limit = int(getattr(_settings(), setting))
@@ -170,6 +191,18 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def _memo_params(request: Any) -> dict[str, object]:
+    """A send's failure-memo fingerprint: its parameters without ``Referenciausuario``.
+
+    The reference is our own tag (the job id unless the producer chose one), so a
+    burst of jobs with the same rejected payload would otherwise look like distinct
+    requests and each reach the provider; a rejection never depends on it.
+    """
+    params = dict(request.fingerprint_params())
+    params.pop("Referenciausuario", None)
+    return params
+
+
 # --- the job ------------------------------------------------------------------------
 def execute(actor_name: str, kwargs: dict[str, Any]) -> None:
     """Run one job message (see the module docstring)."""
@@ -197,6 +230,17 @@ def execute(actor_name: str, kwargs: dict[str, Any]) -> None:
     if status in SETTLED:
         report_outcome("succeeded", duplicate=True, status=str(status))
         return
+    if job.kind == "send" and record.get("local_reschedules"):
+        payload = store.payload(job.job_id) or payload  # moved by a local reschedule
+    if job.kind in control.TARGET_KINDS and control.targets_job(payload):
+        step = control.for_actor(store, job.job_id, job.kind, payload)
+        if step.action == "defer":
+            _defer(int(control.IN_FLIGHT_WAIT_S * 1000), reason=step.reason)
+            return
+        if step.action != "provider":
+            report_outcome("succeeded" if step.action == "done" else "failed", reason=step.reason)
+            return
+        payload = dict(step.payload or {})
     try:
         request = _validate_at_run_time(store, job.job_id, job.kind, payload, record)
     except InvalidRequest as exc:
@@ -256,6 +300,19 @@ def _run_send(
     ):
         report_outcome("succeeded", duplicate=True, status=str(store.status(job_id)))
         return
+    fresh = store.get(job_id) or record
+    if fresh.get("local_reschedules") != record.get("local_reschedules"):
+        # rescheduled locally after this run read the job (no change is possible once running)
+        request = _validate_at_run_time(store, job_id, "send", store.payload(job_id) or {}, fresh)
+    hold_s = control.hold_delay_s(settings, request.scheduled_at)
+    if hold_s > 0:
+        until = time.time() + hold_s
+        store.transition(
+            job_id, JobStatus.QUEUED, expect=[JobStatus.RUNNING], held_until_ts=repr(until),
+            held_until=utc_now_iso(until), reason="held until hold_lead_s before its Fecha",
+        )  # fmt: skip
+        _defer(int(hold_s * 1000), reason="held_scheduled")
+        return
     token = uuid.uuid4().hex
     posted = False
     client = _client()  # configuration problems surface before the claim
@@ -282,7 +339,7 @@ def _run_send(
         result = _guard().call(
             function="send",
             budget=Budget.SEND,
-            fingerprint=request.fingerprint_params(),
+            fingerprint=_memo_params(request),
             fn=post,
         )
     except _ClaimLost as exc:
@@ -309,6 +366,10 @@ def _run_send(
     except BaseException as exc:
         if not posted or _not_processed(exc):
             _release(store, job_id, token, exc, posted=posted)
+            wait_s = _breaker_wait_s(exc)
+            if wait_s is not None:  # this failure opened the breaker: wait, burn no retry
+                _defer(int(wait_s * 1000), reason="breaker_open")
+                return
             raise
         reason = f"outcome unknown: {type(exc).__name__}"
         store.transition(
@@ -400,7 +461,13 @@ def _run_other(store: JobStore, job_id: str, kind: str, request: Any) -> None:
                     tempfile.mkstemp(dir=tmp_dir, prefix=f"{job_id}-", suffix=".zip")[1]
                 )
             call = _call_for(kind, request, download)
-            result = _guard().call(function=kind, budget=budget, fingerprint=fingerprint, fn=call)
+            result = _guard().call(
+                function=kind,
+                budget=budget,
+                fingerprint=fingerprint,
+                fn=call,
+                **_cache_for(kind, request),
+            )
     except GuardDelay as exc:
         store.transition(job_id, JobStatus.QUEUED, expect=[JobStatus.RUNNING], reason=exc.reason)
         _defer(int(exc.delay_s * 1000), reason=exc.reason)
@@ -431,6 +498,14 @@ def _run_other(store: JobStore, job_id: str, kind: str, request: Any) -> None:
                 "uncertain", reason=reason, http_status=getattr(exc, "http_status", None)
             )
             return
+        wait_s = _breaker_wait_s(exc)
+        if wait_s is not None:  # this failure opened the breaker: wait, burn no retry
+            store.transition(
+                job_id, JobStatus.QUEUED, expect=[JobStatus.RUNNING], error=_error(exc),
+                reason="breaker_open",
+            )  # fmt: skip
+            _defer(int(wait_s * 1000), reason="breaker_open")
+            return
         store.set_fields(job_id, error=_error(exc))
         raise
     finally:
@@ -443,6 +518,19 @@ def _run_other(store: JobStore, job_id: str, kind: str, request: Any) -> None:
     store.transition(job_id, JobStatus.SUCCEEDED, result=data, res=res)
     _after_success(store, job_id, kind, request, result)
     report_outcome("succeeded", status="succeeded")
+
+
+def _cache_for(kind: str, request: Any) -> dict[str, Any]:
+    """Identical report queries within ``report_cache_ttl_s`` share one answer.
+
+    The provider counts a report repeated with the same parameters within seconds as
+    spam; report jobs use the same cache entry as the report poller.
+    """
+    if kind != "report":
+        return {}
+    from worker.poller import REPORT_CODEC
+
+    return {"cache_key": f"report:{request.message_id}", "codec": REPORT_CODEC}
 
 
 def _call_for(kind: str, request: Any, download: Path | None) -> Callable[[], Any]:
@@ -490,6 +578,8 @@ def _after_success(store: JobStore, job_id: str, kind: str, request: Any, result
         return
     if kind == "cancel" and int(getattr(result, "cancelled_count", 0) or 0) > 0:
         store.transition(send_job, JobStatus.CANCELLED, reason=f"cancelled by job {job_id}")
+    if kind == "reschedule":
+        control.after_provider_reschedule(store, message_id, request.scheduled_at)
     if kind == "report":
         for entry in getattr(result, "recipients", ()) or ():
             _apply_report_entry(store, send_job, message_id, entry)

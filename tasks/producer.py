@@ -7,6 +7,11 @@ every later call with the same payload returns that job's id without queueing
 anything; the same key with a different payload raises
 :class:`~worker.errors.IdempotencyConflict`. A send without a
 ``Referenciausuario`` gets the job id as its reference, so callbacks find the job.
+
+``cancel`` and ``reschedule`` also take ``{"job_id": ...}`` (one of our sends): a
+send that has not reached the provider is cancelled or moved right here, atomically
+and without a provider request, and the control job is ``succeeded`` at once
+(:mod:`worker.control`).
 """
 
 from __future__ import annotations
@@ -25,6 +30,14 @@ from mensatek.errors import FieldProblem, InvalidRequest
 from mensatek.requests import request_from_payload
 from tasks.contract import ACTOR_OF, KINDS, QUEUE_OF, JobMessage
 from worker.broker import Runtime, runtime, setup
+from worker.control import (
+    TARGET_KINDS,
+    JobTarget,
+    check_target,
+    targets_job,
+    try_local,
+    validate_target,
+)
 from worker.jobs.idempotency import IdempotencyKeys
 from worker.jobs.store import JobStatus, JobStore
 
@@ -57,6 +70,8 @@ def validate(kind: str, payload: Mapping[str, Any], *, now: datetime | None = No
         raise InvalidRequest(
             [FieldProblem("kind", "kind", f"unknown job kind {kind!r}; one of {', '.join(KINDS)}")]
         )
+    if kind in TARGET_KINDS and targets_job(payload):
+        return validate_target(kind, payload, now=now)  # by job id (worker.control)
     return request_from_payload(kind, payload, now=now)
 
 
@@ -78,6 +93,8 @@ def enqueue(
     rt = _runtime(settings)
     store = JobStore(rt.redis, rt.settings)
     job_id = new_job_id()
+    if isinstance(request, JobTarget):
+        check_target(store, request)
     keys = IdempotencyKeys(rt.redis, rt.settings)
     if idempotency_key:
         claim = keys.claim(idempotency_key, job_id=job_id, kind=kind, payload=data)
@@ -106,7 +123,15 @@ def enqueue(
             reference=reference,
             fields={"message_id": message.message_id},
         )
-        rt.broker.enqueue(message)
+        local = (
+            try_local(store, request, control_job_id=job_id, settings=rt.settings)
+            if isinstance(request, JobTarget)
+            else None
+        )
+        if local is not None:  # the send had not reached the provider: done, no message
+            store.transition(job_id, JobStatus.SUCCEEDED, result=local.as_result())
+        else:
+            rt.broker.enqueue(message)
     except Exception:
         store.transition(job_id, JobStatus.REJECTED, force=True, reason="enqueue failed")
         if idempotency_key:

@@ -15,7 +15,8 @@ Pipelines, :class:`~worker.middleware.JobMiddleware` (contract check, poison
 check, log context, canonical outcome line, dead-letter records), Retries (bounded
 from settings; actors narrow it further), CurrentMessage,
 :class:`~worker.redelivery.RedeliverySweeper` (deterministic redelivery of a dead
-worker's messages). dramatiq's rate limiters are not used (the provider guard is).
+worker's messages), :class:`~worker.maintenance.MaintenanceMiddleware` (the elected
+report poller and sweepers). dramatiq's rate limiters are not used (the provider guard is).
 """
 
 from __future__ import annotations
@@ -125,6 +126,7 @@ class CertsmsBroker(RedisBroker):
 
 def build_broker(settings: Settings) -> CertsmsBroker:
     """A Redis broker under the namespace, with all middleware (not yet the global one)."""
+    from worker.maintenance import MaintenanceMiddleware
     from worker.middleware import JobMiddleware
     from worker.redelivery import RedeliverySweeper
 
@@ -149,6 +151,7 @@ def build_broker(settings: Settings) -> CertsmsBroker:
         ),
         CurrentMessage(),
         RedeliverySweeper(settings),
+        MaintenanceMiddleware(settings),
     ):
         broker.add_middleware(middleware)
     return broker

@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "worker.commands.worker",
     "worker.commands.web",
     "worker.commands.jobs",
+    "worker.commands.control",
     "worker.commands.guard",
     "worker.commands.evidence",
     "worker.commands.demo",

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -224,6 +225,8 @@ def apply_recipient_status(
             source=source,
         )
         return Outcome(job_id=None, status_class=status_class)
+    if source == "callback":  # the report poller (status_source=both) polls silent jobs only
+        store.set_fields(job_id, last_callback_ts=repr(time.time()))
     record = store.get(job_id) or {}
     reconciled = False
     if message_id and record.get("status") == JobStatus.UNCERTAIN.value:

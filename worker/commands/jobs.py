@@ -150,6 +150,13 @@ def cmd_jobs(args: argparse.Namespace) -> int:
             f"{row['id']}  {row['kind']:<11} {row['status']:<15} {row.get('created_at')}"
             f"  attempts={row.get('attempts', 0)} idmensaje={row.get('idmensaje') or '-'}"
         )
+        if row["status"] in ("uncertain", "in_flight", "failed", "dead"):
+            error = row.get("error") or {}
+            print(
+                f"    in_flight_at={row.get('in_flight_at') or '-'}"
+                f" worker={row.get('worker_id') or '-'} error={error.get('class') or '-'}"
+                f" reason={row.get('reason') or '-'}"
+            )
     return EXIT_OK
 
 

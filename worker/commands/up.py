@@ -60,31 +60,11 @@ def _certsms() -> str:
 
 
 def worker_command(args: argparse.Namespace) -> str:
-    """The worker's command line (``certsms worker`` with a bounded graceful stop).
-
-    ``certsms worker`` must also consume ``certsms.callbacks`` (the web process only
-    queues callbacks). Until :data:`worker.broker.ACTOR_MODULES` declares that actor,
-    the dramatiq CLI is run directly with ``tasks.callbacks`` added; the same broker
-    entry and flags as ``certsms worker``.
-    """
-    from worker.broker import ACTOR_MODULES
-
-    if "tasks.callbacks" in ACTOR_MODULES:
-        return (
-            f"{_certsms()} worker --processes {args.processes} --threads {args.threads}"
-            f" --shutdown-timeout-s {WORKER_SHUTDOWN_TIMEOUT_S:g}"
-        )
-    from worker.commands.worker import dramatiq_argv
-
-    worker_args = argparse.Namespace(
-        processes=args.processes,
-        threads=args.threads,
-        queues=None,
-        shutdown_timeout_s=WORKER_SHUTDOWN_TIMEOUT_S,
+    """``certsms worker`` with a graceful stop that ends before honcho's 5 s kill."""
+    return (
+        f"{_certsms()} worker --processes {args.processes} --threads {args.threads}"
+        f" --shutdown-timeout-s {WORKER_SHUTDOWN_TIMEOUT_S:g}"
     )
-    argv = dramatiq_argv(worker_args)
-    argv.insert(argv.index("tasks.actors") + 1, "tasks.callbacks")
-    return f"{shlex.quote(sys.executable)} -m dramatiq " + " ".join(map(shlex.quote, argv))
 
 
 def sandbox_plan(args: argparse.Namespace, *, var_dir: Path) -> Plan:

@@ -35,6 +35,7 @@ from worker.guard.cache import JSON_CODEC, Codec, QueryCache
 from worker.guard.errors import GuardDelay
 from worker.guard.limiter import Budget, RateLimiter
 from worker.guard.memo import FailureMemo
+from worker.guard.memo import fingerprint as fingerprint_digest
 from worker.guard.rejections import RejectionBudget
 
 log = structlog.get_logger(__name__)
@@ -236,19 +237,43 @@ class ProviderGuard:
         credits_of: Callable[[T], float | None] | None,
     ) -> T:
         if fingerprint is not None:
-            self.memo.check(function, fingerprint)
+            self.memo.check(function, fingerprint)  # before spending a slot on it
         self.limiter.acquire(budget, sleep=self._sleep)
+        # Re-check what may have changed while this thread slept on its slot.
         self.breaker.gate(token, function=function)
-        started = time.monotonic()
+        self.rejections.check(function=function)
+        lock: tuple[str, str] | None = None
         try:
-            result = fn()
-        except BaseException as exc:
-            _observe_request(function, type(exc).__name__, started)
-            self._quietly(self._record_error, exc, token, function, fingerprint)
-            raise
+            if fingerprint is not None:
+                lock = self._claim_request(function, fingerprint)
+                # an identical request may have been rejected while we slept
+                self.memo.check(function, fingerprint)
+            started = time.monotonic()
+            try:
+                result = fn()
+            except BaseException as exc:
+                _observe_request(function, type(exc).__name__, started)
+                self._quietly(self._record_error, exc, token, function, fingerprint)
+                raise
+        finally:
+            if lock is not None:
+                self._quietly(self.cache.unlock, *lock)
         _observe_request(function, "ok", started)
         self._quietly(self._record_success, result, token, credits_of)
         return result
+
+    def _claim_request(self, function: str, params: Mapping[str, object]) -> tuple[str, str]:
+        """Hold the in-flight lock of this exact request (its fingerprint) while it is sent.
+
+        Identical requests never run at once: if the first is rejected, the memo
+        (checked after taking the lock) stops the others; if it succeeds, they follow.
+        Raises :class:`GuardDelay` (``single_flight``) while an identical one is in flight.
+        """
+        name = "request:" + fingerprint_digest(function, params)
+        token = self.cache.try_lock(name, ttl_s=self.flight_ttl_s)
+        if token is None:
+            raise GuardDelay(delay_s=0.5, reason="single_flight", function=function)
+        return name, token
 
     def _record_success(
         self, result: T, token: str | None, credits_of: Callable[[T], float | None] | None
