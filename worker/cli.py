@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from config.errors import CertsmsError, ConfigError
+from config.settings import Settings
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -27,6 +28,7 @@ COMMAND_MODULES = (
     "worker.commands.jobs",
     "worker.commands.control",
     "worker.commands.guard",
+    "worker.commands.credits",
     "worker.commands.evidence",
     "worker.commands.demo",
 )
@@ -52,6 +54,16 @@ def build_parser() -> argparse.ArgumentParser:
             raise
         module.register(subparsers)
     return parser
+
+
+def command_settings() -> Settings:
+    """Settings for a one-shot command; its logs go to stderr (stdout is the command's)."""
+    from config.logging import configure_logging
+    from config.settings import load_settings
+
+    settings = load_settings()
+    configure_logging(settings, stream=sys.stderr)
+    return settings
 
 
 def print_json(document: object) -> None:

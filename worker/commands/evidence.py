@@ -23,11 +23,10 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Verify and print; 0 when every file matches (or none is stored), else 1."""
-    from config.settings import load_settings
-    from worker.cli import EXIT_FAILURE, EXIT_OK, print_json
+    from worker.cli import EXIT_FAILURE, EXIT_OK, command_settings, print_json
     from worker.evidence import EvidenceStore
 
-    settings = load_settings()
+    settings = command_settings()
     store = EvidenceStore(settings)
     checks = store.verify(args.job_id)
     ok = all(check.ok for check in checks)

@@ -8,7 +8,8 @@ from typing import Any
 
 import redis
 
-from config.settings import Settings, load_settings
+from config.settings import Settings
+from worker.cli import command_settings
 from worker.guard import ProviderGuard
 
 
@@ -38,7 +39,7 @@ def _guard(settings: Settings) -> ProviderGuard:
 
 
 def _show(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    settings = command_settings()
     snap = _guard(settings).snapshot()
     if args.json:
         from worker.cli import print_json
@@ -50,7 +51,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _reset(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    settings = command_settings()
     done = _guard(settings).reset(memo=args.memo)
     if args.json:
         from worker.cli import print_json

@@ -13,20 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from worker.cli import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, BadInput, print_json
-
-
-def _settings() -> Any:
-    """The settings from the environment; logs go to stderr (stdout is the command's)."""
-    from config.settings import load_settings
-
-    settings = load_settings()
-    try:
-        from config.logging import configure_logging
-
-        configure_logging(settings, stream=sys.stderr)
-    except ImportError:  # pragma: no cover
-        pass
-    return settings
+from worker.cli import command_settings as _settings
 
 
 def _read_payload(source: str) -> dict[str, Any]:
