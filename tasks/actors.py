@@ -528,9 +528,9 @@ def _cache_for(kind: str, request: Any) -> dict[str, Any]:
     """
     if kind != "report":
         return {}
-    from worker.poller import REPORT_CODEC
+    from worker.guard.codecs import REPORT_CODEC, report_cache_key
 
-    return {"cache_key": f"report:{request.message_id}", "codec": REPORT_CODEC}
+    return {"cache_key": report_cache_key(request.message_id), "codec": REPORT_CODEC}
 
 
 def _call_for(kind: str, request: Any, download: Path | None) -> Callable[[], Any]:

@@ -45,9 +45,9 @@ import structlog
 from config.settings import Settings
 from mensatek.errors import MensatekError, ProviderRejected
 from mensatek.requests import ReportRequest
-from mensatek.results import ReportEntry, ReportResult
 from worker import metrics
-from worker.guard import Budget, Codec, GuardDelay, ProviderGuard, RepeatedRejection
+from worker.guard import Budget, GuardDelay, ProviderGuard, RepeatedRejection
+from worker.guard.codecs import REPORT_CODEC, report_cache_key
 from worker.jobs.store import JobStatus, JobStore, utc_now_iso
 
 log = structlog.get_logger(__name__)
@@ -119,41 +119,6 @@ def scheduled_ts(payload: Mapping[str, Any] | None) -> float | None:
         except ValueError:
             return None
     return moment.timestamp()
-
-
-def _dump_report(result: ReportResult) -> str:
-    entries = [
-        {
-            "phone": e.phone,
-            "result_code": e.result_code,
-            "status_text": e.status_text,
-            "reported_at": e.reported_at.isoformat() if e.reported_at else None,
-            "delivery_s": e.delivery_s,
-        }
-        for e in result.recipients
-    ]
-    return json.dumps(
-        {"count": result.recipient_count, "recipients": entries, "credits": result.credits}
-    )
-
-
-def _load_report(text: str) -> ReportResult:
-    data = json.loads(text)
-    entries = tuple(
-        ReportEntry(
-            phone=str(e["phone"]),
-            result_code=e["result_code"],
-            status_text=e.get("status_text"),
-            reported_at=datetime.fromisoformat(e["reported_at"]) if e.get("reported_at") else None,
-            delivery_s=e.get("delivery_s"),
-        )
-        for e in data["recipients"]
-    )
-    return ReportResult(recipient_count=data["count"], recipients=entries, credits=data["credits"])
-
-
-#: How a report answer is kept in the guard's query cache.
-REPORT_CODEC: Codec[ReportResult] = Codec(dumps=_dump_report, loads=_load_report)
 
 
 @dataclass
@@ -346,7 +311,7 @@ class ReportPoller:
                 budget=Budget.QUERY,
                 fingerprint=request.fingerprint_params(),
                 fn=lambda: self.client.report(request),
-                cache_key=f"report:{message_id}",
+                cache_key=report_cache_key(message_id),
                 codec=REPORT_CODEC,
             )
         except GuardDelay:

@@ -3,7 +3,9 @@
 Order of a call: breaker (open → delay) → rejection budget (spent → delay) →
 cache (hit → answer; concurrent misses → one request) → failure memo (identical
 rejected request → :class:`RepeatedRejection`) → limiter (sleep until the reserved
-slot, or delay) → breaker re-check → ``fn()`` → record the outcome.
+slot, or delay) → breaker and rejection-budget re-check → in-flight lock of this
+exact request and memo re-check (an identical request running → delay) → ``fn()``
+→ record the outcome.
 
 Outcomes: a provider rejection (negative ``Res``) is a *healthy* answer for the
 breaker — the provider answered — and is memoised and counted in the rejection
