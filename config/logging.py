@@ -139,7 +139,13 @@ def configure_logging(settings: Settings, *, stream: Any = None) -> None:
     )
     shared = build_processors(settings)
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # filter_by_level first: a debug line below the level costs one comparison,
+        # not the whole chain (redaction included) — it sits on the send hot path.
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,

@@ -124,3 +124,13 @@ def test_logging_masks_phone_numbers_inside_file_names() -> None:
     stream = _configure()
     structlog.get_logger("t").warning("certificate_conflict_kept", kept_as="34600123456.zip")
     assert _lines(stream)[0]["kept_as"] == "********456.zip"
+
+
+def test_logging_drops_lines_below_the_level() -> None:
+    """At INFO a debug line is not written; at DEBUG it is."""
+    stream = _configure()
+    structlog.get_logger("t").debug("answer_parsed", phone="34600123456")
+    assert stream.getvalue() == ""
+    stream = _configure(log_level="DEBUG")
+    structlog.get_logger("t").debug("answer_parsed")
+    assert _lines(stream)[0]["event"] == "answer_parsed"
