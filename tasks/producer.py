@@ -106,14 +106,7 @@ def enqueue(
         reference = getattr(request, "reference", None) or job_id
         if not getattr(request, "reference", None):
             data["Referenciausuario"] = job_id
-    job = JobMessage(job_id=job_id, kind=kind, payload=data)
-    message: Message[Any] = Message(
-        queue_name=QUEUE_OF[kind],
-        actor_name=ACTOR_OF[kind],
-        args=(),
-        kwargs=job.kwargs(),
-        options={},
-    )
+    message = _message_for(JobMessage(job_id=job_id, kind=kind, payload=data))
     try:
         store.create(
             job_id,
@@ -147,6 +140,17 @@ def enqueue(
     return job_id
 
 
+def _message_for(job: JobMessage) -> Message[Any]:
+    """The dramatiq message of a job: its kind's actor and queue, the contract's kwargs."""
+    return Message(
+        queue_name=QUEUE_OF[job.kind],
+        actor_name=ACTOR_OF[job.kind],
+        args=(),
+        kwargs=job.kwargs(),
+        options={},
+    )
+
+
 def _recorded_payload(kind: str, data: dict[str, Any]) -> dict[str, Any]:
     """What the job record keeps: everything but file contents (they travel in the message)."""
     if kind != "upload":
@@ -168,14 +172,7 @@ def send_message_for(job_id: str, *, settings: Settings | None = None) -> str:
 
         raise JobNotFound(job_id)
     kind = str(record["kind"])
-    job = JobMessage(job_id=job_id, kind=kind, payload=payload)
-    message: Message[Any] = Message(
-        queue_name=QUEUE_OF[kind],
-        actor_name=ACTOR_OF[kind],
-        args=(),
-        kwargs=job.kwargs(),
-        options={},
-    )
+    message = _message_for(JobMessage(job_id=job_id, kind=kind, payload=payload))
     rt.broker.enqueue(message)
     store.set_fields(job_id, message_id=message.message_id)
     return message.message_id

@@ -22,7 +22,7 @@ from dramatiq.message import Message
 
 from config.settings import Settings
 from tasks.contract import QUEUES
-from worker.errors import InvalidTransition, JobError
+from worker.errors import InvalidTransition, JobError, error_record
 from worker.jobs.store import JobStatus, JobStore, utc_now_iso
 
 DEAD_TTL_S = 7 * 86_400
@@ -70,11 +70,7 @@ def dead_letter_message(
     client = cast(redis.Redis, broker.client)  # type: ignore[attr-defined]
     kwargs = message.kwargs if isinstance(message.kwargs, dict) else {}
     job_id = kwargs.get("job_id") if isinstance(kwargs.get("job_id"), str) else None
-    error: dict[str, Any] | None = None
-    if exception is not None:
-        as_dict = getattr(exception, "as_dict", None)
-        error = as_dict() if callable(as_dict) else {"class": type(exception).__name__}
-        error.setdefault("message", str(exception)[:500])
+    error = error_record(exception) if exception is not None else None
     rid = str(message.options.get("redis_message_id") or message.message_id)
     record_dead_letter(
         client, settings, redis_message_id=rid, reason=reason,

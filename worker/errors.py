@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from config.errors import CertsmsError
 
 
@@ -48,3 +50,15 @@ class MalformedMessage(JobError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(reason)
+
+
+def error_record(exc: BaseException) -> dict[str, Any]:
+    """The ``error`` kept on a job record and a dead letter: ``as_dict()`` or the class.
+
+    Provider errors carry their ``Res``, HTTP status and request id in ``as_dict()``;
+    the message is cut to 500 characters.
+    """
+    as_dict = getattr(exc, "as_dict", None)
+    data: dict[str, Any] = as_dict() if callable(as_dict) else {"class": type(exc).__name__}
+    data.setdefault("message", str(exc)[:500])
+    return data

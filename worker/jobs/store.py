@@ -10,8 +10,9 @@ Layout (every key under ``settings.key(...)``, i.e. ``<namespace>:...``):
 - ``jobs:by_message:<idMensaje>`` / ``jobs:by_reference:<ref>``   string → job id.
 - ``events``                   stream, one entry per state change (``XADD MAXLEN ~``).
 
-Status moves forward only (:data:`RANK`); the check and the write are one Lua
-script, so two workers racing on a job cannot both win. The only backward moves are
+Status moves forward only (:data:`RANK`, :mod:`worker.jobs.status`); the check and
+the write are one Lua script (:mod:`worker.jobs.transition`), so two workers racing
+on a job cannot both win. The only backward moves are
 explicit: a worker releasing its own ``in_flight`` claim after a definite not-sent
 answer (``expect=`` + ``guard=``), and operator actions (``force=True``).
 
@@ -19,6 +20,11 @@ Event schema (v1), every value a string: ``v``, ``event``, ``job_id``, ``kind``,
 ``at`` (ISO-8601 UTC) and, per event, ``status``, ``previous_status``, ``attempt``,
 ``idmensaje``, ``res``, ``error_class``, ``reason``, ``phone``, ``result_code``,
 ``status_class``, ``source``.
+
+Field encoding is in :mod:`worker.jobs.fields`; the recipients' forward-only rule in
+:mod:`worker.jobs.recipients`. The names importable from here before the split
+(``JobStatus``, ``RANK``, ``SETTLED``, ``RecipientChange``, ``TransitionResult``,
+``utc_now_iso``) still are.
 """
 
 from __future__ import annotations
@@ -26,164 +32,31 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any, cast
 
 import redis
 
 from config.settings import Settings
-
-
-class JobStatus(StrEnum):
-    """Where a job is; see DESIGN.md "Job states"."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    IN_FLIGHT = "in_flight"
-    UNCERTAIN = "uncertain"
-    SCHEDULED = "scheduled"
-    SENT = "sent"
-    DELIVERED = "delivered"
-    CERTIFIED = "certified"
-    EVIDENCE_STORED = "evidence_stored"
-    SUCCEEDED = "succeeded"
-    REJECTED = "rejected"
-    FAILED = "failed"
-    DEAD = "dead"
-    CANCELLED = "cancelled"
-
-
-#: Forward-only order: a transition must go to a strictly higher rank.
-RANK: dict[JobStatus, int] = {
-    JobStatus.QUEUED: 0,
-    JobStatus.RUNNING: 10,
-    JobStatus.IN_FLIGHT: 20,
-    JobStatus.UNCERTAIN: 30,
-    JobStatus.SCHEDULED: 40,
-    JobStatus.SENT: 50,
-    JobStatus.DELIVERED: 60,
-    JobStatus.CERTIFIED: 70,
-    JobStatus.EVIDENCE_STORED: 80,
-    JobStatus.SUCCEEDED: 80,
-    JobStatus.REJECTED: 90,
-    JobStatus.FAILED: 90,
-    JobStatus.DEAD: 90,
-    JobStatus.CANCELLED: 90,
-}
-
-#: States in which the job's own message has nothing left to do.
-SETTLED: frozenset[JobStatus] = frozenset(
-    s for s, r in RANK.items() if r >= RANK[JobStatus.UNCERTAIN]
+from worker.jobs.fields import decode_fields, encode, utc_now_iso
+from worker.jobs.recipients import RecipientChange, supersedes
+from worker.jobs.status import RANK, SETTLED, JobStatus
+from worker.jobs.transition import (
+    TRANSITION_LUA,
+    TransitionResult,
+    transition_args,
+    transition_result,
 )
 
-# Final classes share the top rank and a final status is never replaced (atomically,
-# in update_recipient): a stale failure code can never overwrite a certified recipient.
-_FINAL_RANK = 2
-_RECIPIENT_RANK = {
-    "pending": 0,
-    "unknown": 0,
-    "delivered": 1,
-    "certified": _FINAL_RANK,
-    "failed": _FINAL_RANK,
-    "expired": _FINAL_RANK,
-    "cancelled": _FINAL_RANK,
-}
-
-_INT_FIELDS = frozenset({"attempts", "res", "http_status"})
-_JSON_FIELDS = frozenset({"error", "result", "payload"})
-_EVENT_FIELDS = ("attempt", "idmensaje", "res", "error_class", "reason", "source")
-
-_TRANSITION_LUA = """
-local job = KEYS[1]
-local status = redis.call('HGET', job, 'status')
-if not status then return {0, '', 'missing'} end
-local to, now, iso, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local force, expect, maxlen, event, prefix = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
-local guard_field, guard_value = ARGV[10], ARGV[11]
-local nfields = tonumber(ARGV[12])
-local ranks = cjson.decode(ARGV[13])
-if expect ~= '' then
-  local ok = false
-  for s in string.gmatch(expect, '[^,]+') do if s == status then ok = true end end
-  if not ok then return {0, status, 'unexpected'} end
-elseif force ~= '1' then
-  if (ranks[to] or -1) <= (ranks[status] or -1) then return {0, status, 'backwards'} end
-end
-if guard_field ~= '' and redis.call('HGET', job, guard_field) ~= guard_value then
-  return {0, status, 'guard'}
-end
-local id = redis.call('HGET', job, 'id')
-local kind = redis.call('HGET', job, 'kind') or ''
-redis.call('HSET', job, 'status', to, 'updated_at', iso)
-local first = 14
-for i = first, first + 2 * nfields - 1, 2 do
-  local name, value = ARGV[i], ARGV[i + 1]
-  if string.sub(name, 1, 1) == '+' then
-    redis.call('HINCRBY', job, string.sub(name, 2), tonumber(value))
-  elseif value == '' then
-    redis.call('HDEL', job, name)
-  else
-    redis.call('HSET', job, name, value)
-  end
-end
-redis.call('EXPIRE', job, ttl)
-redis.call('EXPIRE', job .. ':recipients', ttl)
-redis.call('ZREM', prefix .. status, id)
-redis.call('ZADD', prefix .. to, now, id)
-local entry = {'v', '1', 'event', event, 'job_id', id, 'kind', kind, 'at', iso,
-               'status', to, 'previous_status', status}
-for i = first + 2 * nfields, #ARGV, 2 do
-  table.insert(entry, ARGV[i]); table.insert(entry, ARGV[i + 1])
-end
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', unpack(entry))
-return {1, status, 'ok'}
-"""
-
-
-def utc_now_iso(now: float | None = None) -> str:
-    """An ISO-8601 UTC timestamp with milliseconds."""
-    moment = datetime.fromtimestamp(time.time() if now is None else now, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _text(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int | float):
-        return str(value)
-    return json.dumps(value, sort_keys=True, default=str)
-
-
-@dataclass(frozen=True)
-class RecipientChange:
-    """What :meth:`JobStore.update_recipient` did for one phone."""
-
-    phone: str
-    changed: bool
-    previous_code: int | None
-    previous_class: str | None
-    result_code: int
-    status_class: str
-
-
-@dataclass(frozen=True)
-class TransitionResult:
-    """The outcome of a transition attempt (truthy when it happened)."""
-
-    ok: bool
-    previous: str | None
-    reason: str  # "ok" | "missing" | "backwards" | "unexpected" | "guard"
-
-    def __bool__(self) -> bool:
-        return self.ok
+__all__ = [
+    "RANK",
+    "SETTLED",
+    "JobStatus",
+    "JobStore",
+    "RecipientChange",
+    "TransitionResult",
+    "utc_now_iso",
+]
 
 
 class JobStore:
@@ -192,8 +65,7 @@ class JobStore:
     def __init__(self, redis_client: redis.Redis, settings: Settings) -> None:
         self.redis = redis_client
         self.settings = settings
-        self._transition = redis_client.register_script(_TRANSITION_LUA)
-        self._ranks = json.dumps({str(k): v for k, v in RANK.items()})
+        self._transition = redis_client.register_script(TRANSITION_LUA)
 
     # --- keys -------------------------------------------------------------------
     def job_key(self, job_id: str) -> str:
@@ -232,12 +104,12 @@ class JobStore:
             "created_at": iso,
             "updated_at": iso,
             "attempts": "0",
-            "payload": _text(dict(payload)),
+            "payload": encode(dict(payload)),
             "idempotency_key": idempotency_key or "",
             "reference": reference or "",
         }
         for name, value in (fields or {}).items():
-            record[name] = _text(value)
+            record[name] = encode(value)
         if not self.redis.hsetnx(key, "id", job_id):
             return False
         ttl = self.settings.job_retention_s
@@ -268,19 +140,7 @@ class JobStore:
         raw = cast(dict[bytes, bytes], self.redis.hgetall(self.job_key(job_id)))
         if not raw or b"status" not in raw:
             return None
-        record: dict[str, Any] = {}
-        for k, v in raw.items():
-            name, text = k.decode(), v.decode()
-            if name == "payload":
-                continue
-            if name in _INT_FIELDS:
-                record[name] = int(text) if text.lstrip("-").isdigit() else text
-            elif name in _JSON_FIELDS:
-                record[name] = json.loads(text)
-            elif name == "credits_used":
-                record[name] = float(text)
-            else:
-                record[name] = text
+        record = decode_fields(raw)
         recipients = cast(
             dict[bytes, bytes], self.redis.hgetall(self.job_key(job_id) + ":recipients")
         )
@@ -331,56 +191,25 @@ class JobStore:
         One ``job_status_changed`` event is appended in the same script.
         """
         now = time.time() if now is None else now
-        pairs: list[str] = []
-        for name, value in fields.items():
-            name = name if not name.startswith("incr_") else "+" + name[5:]
-            pairs += [name, _text(value)]
-        events: list[str] = []
-        for name in _EVENT_FIELDS:
-            value = fields.get(name)
-            if value is not None:
-                events += [name, _text(value)]
-        error = fields.get("error")
-        if isinstance(error, Mapping) and error.get("class"):
-            events += ["error_class", str(error["class"])]
-        if "incr_attempts" in fields:
-            events += ["attempt_increment", _text(fields["incr_attempts"])]
-        args = [
-            str(to),
-            repr(now),
-            utc_now_iso(now),
-            str(self.settings.job_retention_s),
-            "1" if force else "0",
-            ",".join(str(s) for s in expect) if expect is not None else "",
-            str(self.settings.events_maxlen),
-            event,
-            self._index("status") + ":",
-            guard[0] if guard else "",
-            guard[1] if guard else "",
-            str(len(pairs) // 2),
-            self._ranks,
-            *pairs,
-            *events,
-        ]
-        result = cast(
-            list[Any], self._transition(keys=[self.job_key(job_id), self.events_key], args=args)
-        )
-        ok, previous, reason = int(result[0]), result[1], result[2]
-        previous_text = previous.decode() if isinstance(previous, bytes) else previous
-        reason_text = reason.decode() if isinstance(reason, bytes) else reason
-        if ok and "idmensaje" in fields and fields["idmensaje"] is not None:
+        args = transition_args(
+            to, fields, settings=self.settings, status_prefix=self._index("status") + ":",
+            now=now, force=force, expect=expect, guard=guard, event=event,
+        )  # fmt: skip
+        raw = self._transition(keys=[self.job_key(job_id), self.events_key], args=args)
+        result = transition_result(cast(list[Any], raw))
+        if result and "idmensaje" in fields and fields["idmensaje"] is not None:
             kind = self.redis.hget(self.job_key(job_id), "kind")
             if kind == b"send":
                 self.redis.set(
-                    self._index("by_message", _text(fields["idmensaje"])),
+                    self._index("by_message", encode(fields["idmensaje"])),
                     job_id,
                     ex=self.settings.job_retention_s,
                 )
-        return TransitionResult(bool(ok), previous_text or None, str(reason_text))
+        return result
 
     def set_fields(self, job_id: str, **fields: object) -> None:
         """Write fields that are not a state change (e.g. ``message_id``)."""
-        mapping = {k: _text(v) for k, v in fields.items() if v is not None}
+        mapping = {k: encode(v) for k, v in fields.items() if v is not None}
         if mapping:
             self.redis.hset(self.job_key(job_id), mapping=cast(Any, mapping))
 
@@ -410,18 +239,9 @@ class JobStore:
             old_raw = pipe.hget(key, phone)
             old = json.loads(cast(bytes, old_raw)) if old_raw else None
             outcome["old"] = old
-            if old is not None:
-                new_rank = _RECIPIENT_RANK.get(klass, 0)
-                old_rank = _RECIPIENT_RANK.get(str(old.get("status_class")), 0)
-                newer = at_iso > str(old.get("at", ""))
-                same = int(old.get("result_code", -999)) == int(result_code)
-                if (
-                    old_rank == _FINAL_RANK
-                    or new_rank < old_rank
-                    or (new_rank == old_rank and (same or not newer))
-                ):
-                    outcome["changed"] = False
-                    return
+            if not supersedes(old, status_class=klass, at_iso=at_iso, code=result_code):
+                outcome["changed"] = False
+                return
             pipe.multi()
             pipe.hset(key, phone, json.dumps(entry, sort_keys=True))
             pipe.expire(key, self.settings.job_retention_s)
@@ -459,7 +279,7 @@ class JobStore:
         entry["at"] = utc_now_iso(now)
         for name, value in fields.items():
             if value is not None:
-                entry[name] = _text(value)
+                entry[name] = encode(value)
         self.redis.xadd(
             self.events_key,
             cast(dict[Any, Any], entry),

@@ -1,0 +1,187 @@
+"""The provider functions other than send, and what their success changes elsewhere.
+
+cancel, reschedule, upload and delete_file write at the provider (a lost answer
+after the body left makes the job ``uncertain``); report, certificate, list_files
+and credits only read (retried like any failure). After success: a cancel marks
+the send job ``cancelled``, a provider reschedule moves its schedule, a report
+applies each recipient's status, and a certificate goes to the evidence store.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mensatek.errors import (
+    AuthenticationFailed,
+    ProviderRejected,
+    ProviderUnavailable,
+    TransportError,
+)
+from mensatek.mapping import IDEMPOTENT
+from tasks import _runtime
+from tasks.contract import KINDS
+from tasks.outcomes import (
+    breaker_wait_s,
+    fail_rejected,
+    not_processed,
+    requeue,
+    result_json,
+)
+from worker import control
+from worker.errors import error_record
+from worker.guard import Budget, GuardDelay, RepeatedRejection
+from worker.jobs.store import JobStatus, JobStore
+from worker.middleware import report_outcome
+from worker.status_updates import apply_recipient_status, certificate_downloaded
+
+#: Kinds that change something at the provider (send budget, send retries).
+WRITE_KINDS: frozenset[str] = frozenset(KINDS) - IDEMPOTENT
+
+
+def run_other(store: JobStore, job_id: str, kind: str, request: Any) -> None:
+    """Run a job of any kind but send once its request is valid."""
+    if not store.transition(
+        job_id, JobStatus.RUNNING, expect=[JobStatus.QUEUED, JobStatus.RUNNING]
+    ):
+        report_outcome("succeeded", duplicate=True, status=str(store.status(job_id)))
+        return
+    store.transition(job_id, JobStatus.RUNNING, expect=[JobStatus.RUNNING], incr_attempts=1,
+                     event="job_attempt_started", worker_id=_runtime.worker_id())  # fmt: skip
+    budget = Budget.SEND if kind in WRITE_KINDS else Budget.QUERY
+    if kind == "certificate" and getattr(request, "mode", None) == "date_range":
+        budget = Budget.RANGE_DOWNLOAD
+    fingerprint = request.fingerprint_params() if request is not None else None
+    download: Path | None = None
+    try:
+        if kind == "credits":
+            credits, age_s = _runtime.guard().credits(lambda: _runtime.client().credits())
+            result: Any = {"credits": credits, "age_s": age_s}
+        else:
+            if kind == "certificate":
+                tmp_dir = Path(_runtime.settings().cert_dir) / ".downloads"
+                tmp_dir.mkdir(parents=True, exist_ok=True)
+                download = Path(
+                    tempfile.mkstemp(dir=tmp_dir, prefix=f"{job_id}-", suffix=".zip")[1]
+                )
+            call = _call_for(kind, request, download)
+            result = _runtime.guard().call(
+                function=kind,
+                budget=budget,
+                fingerprint=fingerprint,
+                fn=call,
+                **_cache_for(kind, request),
+            )
+    except GuardDelay as exc:
+        requeue(store, job_id, int(exc.delay_s * 1000), exc.reason, reason=exc.reason)
+        return
+    except AuthenticationFailed as exc:
+        requeue(
+            store, job_id, _runtime.settings().retry_max_backoff_ms, "authentication_failed",
+            error=error_record(exc),
+        )  # fmt: skip
+        return
+    except (ProviderRejected, RepeatedRejection) as exc:
+        fail_rejected(store, job_id, exc)
+        raise
+    except BaseException as exc:
+        if (
+            kind in WRITE_KINDS
+            and not not_processed(exc)
+            and isinstance(exc, TransportError | ProviderUnavailable)
+        ):
+            reason = f"outcome unknown: {type(exc).__name__}"
+            store.transition(job_id, JobStatus.UNCERTAIN, error=error_record(exc), reason=reason)
+            report_outcome(
+                "uncertain", reason=reason, http_status=getattr(exc, "http_status", None)
+            )
+            return
+        wait_s = breaker_wait_s(exc)
+        if wait_s is not None:  # this failure opened the breaker: wait, burn no retry
+            requeue(
+                store, job_id, int(wait_s * 1000), "breaker_open",
+                error=error_record(exc), reason="breaker_open",
+            )  # fmt: skip
+            return
+        store.set_fields(job_id, error=error_record(exc))
+        raise
+    finally:
+        if download is not None and download.exists() and kind != "certificate":
+            download.unlink()
+    data = result_json(result)
+    if kind == "certificate":
+        data = _store_certificate(job_id, request, result, download, data)
+    res = data.get("cancelled_count") if isinstance(data, dict) else None
+    store.transition(job_id, JobStatus.SUCCEEDED, result=data, res=res)
+    _after_success(store, job_id, kind, request, result)
+    report_outcome("succeeded", status="succeeded")
+
+
+def _cache_for(kind: str, request: Any) -> dict[str, Any]:
+    """Identical report queries within ``report_cache_ttl_s`` share one answer.
+
+    The provider counts a report repeated with the same parameters within seconds as
+    spam; report jobs use the same cache entry as the report poller.
+    """
+    if kind != "report":
+        return {}
+    from worker.guard.codecs import REPORT_CODEC, report_cache_key
+
+    return {"cache_key": report_cache_key(request.message_id), "codec": REPORT_CODEC}
+
+
+def _call_for(kind: str, request: Any, download: Path | None) -> Callable[[], Any]:
+    client = _runtime.client()
+    if kind == "certificate":
+        assert download is not None
+        return lambda: client.certificate(request, download)
+    if kind == "list_files":
+        return lambda: client.list_files()
+    return lambda: getattr(client, kind)(request)
+
+
+def _store_certificate(
+    job_id: str, request: Any, result: Any, download: Path | None, data: dict[str, Any]
+) -> dict[str, Any]:
+    """Put a per-recipient certificate into the evidence store; keep other ZIPs by job id."""
+    source = Path(getattr(result, "path", download) or "")
+    if getattr(request, "mode", None) == "message_phone":
+        # Stored under the *send* job, which moves to evidence_stored when complete.
+        stored = certificate_downloaded(
+            _runtime.job_store(),
+            message_id=request.message_id,
+            phone=request.phone,
+            path=source,
+            sha256=getattr(result, "sha256", None),
+        )
+        source.unlink(missing_ok=True)
+        data["stored"] = result_json(stored)
+        return data
+    target = Path(_runtime.settings().cert_dir) / "jobs" / f"{job_id}.zip"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(source, target)
+    data["path"] = str(target)
+    return data
+
+
+def _after_success(store: JobStore, job_id: str, kind: str, request: Any, result: Any) -> None:
+    """Side effects on the send job a cancel, reschedule or report refers to."""
+    message_id = getattr(request, "message_id", None)
+    if message_id is None:
+        return
+    send_job = store.find_by_message_id(message_id)
+    if send_job is None:
+        return
+    if kind == "cancel" and int(getattr(result, "cancelled_count", 0) or 0) > 0:
+        store.transition(send_job, JobStatus.CANCELLED, reason=f"cancelled by job {job_id}")
+    if kind == "reschedule":
+        control.after_provider_reschedule(store, message_id, request.scheduled_at)
+    if kind == "report":
+        for entry in getattr(result, "recipients", ()) or ():
+            apply_recipient_status(
+                store, message_id=message_id, reference=None, phone=entry.phone,
+                result_code=entry.result_code, at=entry.reported_at, source="report",
+            )  # fmt: skip

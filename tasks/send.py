@@ -1,0 +1,222 @@
+"""The exactly-once send: claim, post, record the outcome, release or hold.
+
+The job moves to ``in_flight`` (attempt, time, worker, a token) atomically from
+``queued``/``running`` right before the POST; only one delivery can win that move.
+A lost answer after the body may have left, or a redelivered message that finds
+``in_flight`` (its worker died mid-call), makes the job ``uncertain``: it is never
+re-posted automatically (``certsms resolve``). A send whose ``Fecha`` is further
+away than ``hold_lead_s`` is held (back to ``queued``, re-enqueued with a delay).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from mensatek.errors import AuthenticationFailed, ProviderRejected
+from tasks import _runtime
+from tasks.outcomes import (
+    breaker_wait_s,
+    defer,
+    fail_rejected,
+    not_processed,
+    requeue,
+    result_json,
+)
+from tasks.producer import validate
+from worker import control
+from worker.errors import error_record
+from worker.guard import Budget, GuardDelay, RepeatedRejection
+from worker.jobs.store import JobStatus, JobStore, utc_now_iso
+from worker.middleware import redelivery_count, report_outcome
+from worker.status_updates import refresh_job_status
+
+
+class _ClaimLost(Exception):
+    """Raised inside the guarded call when another delivery owns the job."""
+
+
+def memo_params(request: Any) -> dict[str, object]:
+    """A send's failure-memo fingerprint: its parameters without ``Referenciausuario``.
+
+    The reference is our own tag (the job id unless the producer chose one), so a
+    burst of jobs with the same rejected payload would otherwise look like distinct
+    requests and each reach the provider; a rejection never depends on it.
+    """
+    params = dict(request.fingerprint_params())
+    params.pop("Referenciausuario", None)
+    return params
+
+
+def validate_at_run_time(
+    store: JobStore, job_id: str, kind: str, payload: dict[str, Any], record: dict[str, Any]
+) -> Any:
+    """Validate again in the worker, judging a send's ``Fecha`` as at enqueue time.
+
+    A send that was valid when enqueued stays valid: if its scheduled time passed
+    while it waited in the queue, it is sent now (without ``Fecha``) and an event
+    says so, rather than failing a legal notification for our own delay. Other
+    kinds (a reschedule to a past date) are judged against the real clock.
+    """
+    if kind != "send":
+        return validate(kind, payload)
+    created = record.get("created_at")
+    enqueued_at = datetime.fromisoformat(created) if created else None
+    request = validate(kind, payload, now=enqueued_at)
+    if request.scheduled_at is not None and request.scheduled_at <= datetime.now(UTC):
+        store.append_event(job_id, "schedule_passed", scheduled_at=request.scheduled_at.isoformat())
+        request = dataclasses.replace(request, scheduled_at=None)
+    return request
+
+
+def run_send(
+    store: JobStore, job_id: str, request: Any, record: dict[str, Any], status: JobStatus
+) -> None:
+    """Run a send job once its request is valid (see the module docstring)."""
+    settings = _runtime.settings()
+    if status == JobStatus.IN_FLIGHT:
+        _in_flight_elsewhere(store, job_id, record)
+        return
+    if not store.transition(
+        job_id, JobStatus.RUNNING, expect=[JobStatus.QUEUED, JobStatus.RUNNING]
+    ):
+        report_outcome("succeeded", duplicate=True, status=str(store.status(job_id)))
+        return
+    fresh = store.get(job_id) or record
+    if fresh.get("local_reschedules") != record.get("local_reschedules"):
+        # rescheduled locally after this run read the job (no change is possible once running)
+        request = validate_at_run_time(store, job_id, "send", store.payload(job_id) or {}, fresh)
+    hold_s = control.hold_delay_s(settings, request.scheduled_at)
+    if hold_s > 0:
+        until = time.time() + hold_s
+        store.transition(
+            job_id, JobStatus.QUEUED, expect=[JobStatus.RUNNING], held_until_ts=repr(until),
+            held_until=utc_now_iso(until), reason="held until hold_lead_s before its Fecha",
+        )  # fmt: skip
+        defer(int(hold_s * 1000), reason="held_scheduled")
+        return
+    token = uuid.uuid4().hex
+    posted = False
+    client = _runtime.client()  # configuration problems surface before the claim
+
+    def post() -> Any:
+        nonlocal posted
+        now = time.time()
+        claim = store.transition(
+            job_id,
+            JobStatus.IN_FLIGHT,
+            expect=[JobStatus.RUNNING, JobStatus.QUEUED],
+            incr_attempts=1,
+            in_flight_token=token,
+            in_flight_ts=now,
+            in_flight_at=utc_now_iso(now),
+            worker_id=_runtime.worker_id(),
+        )
+        if not claim:
+            raise _ClaimLost(claim.previous)
+        posted = True
+        return client.send(request)
+
+    try:
+        result = _runtime.guard().call(
+            function="send",
+            budget=Budget.SEND,
+            fingerprint=memo_params(request),
+            fn=post,
+        )
+    except _ClaimLost as exc:
+        report_outcome("succeeded", duplicate=True, status=str(exc))
+        return
+    except GuardDelay as exc:
+        requeue(store, job_id, int(exc.delay_s * 1000), exc.reason, reason=exc.reason)
+        return
+    except AuthenticationFailed as exc:
+        _release(store, job_id, token, exc, posted=posted)
+        defer(settings.retry_max_backoff_ms, reason="authentication_failed")
+        return
+    except (ProviderRejected, RepeatedRejection) as exc:
+        fail_rejected(store, job_id, exc)
+        raise
+    except BaseException as exc:
+        if not posted or not_processed(exc):
+            _release(store, job_id, token, exc, posted=posted)
+            wait_s = breaker_wait_s(exc)
+            if wait_s is not None:  # this failure opened the breaker: wait, burn no retry
+                defer(int(wait_s * 1000), reason="breaker_open")
+                return
+            raise
+        _outcome_unknown(store, job_id, token, exc)
+        return
+    scheduled = request.scheduled_at is not None and request.scheduled_at > datetime.now(UTC)
+    to = JobStatus.SCHEDULED if scheduled else JobStatus.SENT
+    store.transition(
+        job_id,
+        to,
+        idmensaje=result.message_id,
+        res=result.sent_count,
+        credits_used=result.credits_used,
+        result=result_json(result),
+    )
+    # A callback may have arrived before this outcome was recorded: apply it now.
+    refresh_job_status(store, job_id)
+    report_outcome("succeeded", res=result.sent_count, idmensaje=result.message_id, status=str(to))
+
+
+def _in_flight_elsewhere(store: JobStore, job_id: str, record: dict[str, Any]) -> None:
+    """A delivery found the job ``in_flight``: ``uncertain`` if its owner died, else wait."""
+    settings = _runtime.settings()
+    age_s = time.time() - float(record.get("in_flight_ts") or 0)
+    if redelivery_count() > 0 or age_s >= settings.in_flight_timeout_s:
+        reason = (
+            "worker died mid-send: redelivered while in_flight"
+            if redelivery_count() > 0
+            else f"in_flight for {int(age_s)} s without an outcome"
+        )
+        store.transition(job_id, JobStatus.UNCERTAIN, expect=[JobStatus.IN_FLIGHT], reason=reason)
+        report_outcome("uncertain", reason=reason, status="uncertain")
+        return
+    defer(int((settings.in_flight_timeout_s - age_s) * 1000) + 1000, reason="in_flight_elsewhere")
+
+
+def _outcome_unknown(store: JobStore, job_id: str, token: str, exc: BaseException) -> None:
+    """The body may have left and no answer came: ``uncertain``, never re-posted."""
+    reason = f"outcome unknown: {type(exc).__name__}"
+    store.transition(
+        job_id,
+        JobStatus.UNCERTAIN,
+        expect=[JobStatus.IN_FLIGHT],
+        guard=("in_flight_token", token),
+        error=error_record(exc),
+        reason=reason,
+    )
+    report_outcome(
+        "uncertain",
+        reason=reason,
+        http_status=getattr(exc, "http_status", None),
+        error_class=type(exc).__name__,
+        status="uncertain",
+    )
+
+
+def _release(store: JobStore, job_id: str, token: str, exc: BaseException, *, posted: bool) -> None:
+    """Give the job back to ``queued`` after a definite not-sent answer (or before posting)."""
+    if posted:
+        store.transition(
+            job_id,
+            JobStatus.QUEUED,
+            expect=[JobStatus.IN_FLIGHT],
+            guard=("in_flight_token", token),
+            error=error_record(exc),
+            reason="not sent: will retry",
+        )
+    else:
+        store.transition(
+            job_id,
+            JobStatus.QUEUED,
+            expect=[JobStatus.RUNNING],
+            error=error_record(exc),
+            reason="will retry",
+        )

@@ -1,0 +1,82 @@
+"""Poison and undecodable messages are dead-lettered; the worker keeps running."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import dramatiq
+
+import tasks
+from tests.fixtures.jobs import wait_for, wait_status
+from tests.fixtures.sandbox import send_params
+from worker.broker import Runtime
+from worker.deadletter import DeadLetters
+
+SEND_QUEUE = "certsms.send"
+
+
+def _send() -> dict[str, Any]:
+    return send_params(Mensaje="Su notificacion esta disponible")
+
+
+@contextmanager
+def _worker(rt: Runtime) -> Iterator[dramatiq.Worker]:
+    """A real in-process worker started only now (after the test prepared the queue)."""
+    worker = dramatiq.Worker(rt.broker, worker_threads=2, worker_timeout=100)
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop(timeout=10_000)
+
+
+def _queued_rids(rt: Runtime) -> set[str]:
+    raw = rt.redis.hkeys(f"{rt.broker.namespace}:{SEND_QUEUE}.msgs")
+    return {r.decode() for r in raw}
+
+
+def _mark_delivered(rt: Runtime, rid: str, times: int) -> None:
+    """Record ``times`` earlier deliveries of ``rid`` (what workers that died left behind)."""
+    rt.redis.set(rt.settings.key("deliveries", rid), times)
+
+
+def test_jobs_poison_message_is_dead_lettered(
+    jobs_runtime, jobs_settings, job_store, sandbox
+) -> None:  # type: ignore[no-untyped-def]
+    """A message redelivered more than ``max_redeliveries`` times is dead; one at the limit runs."""
+    limit = jobs_settings.max_redeliveries
+    poison = tasks.enqueue_send(_send(), settings=jobs_settings)
+    (poison_rid,) = _queued_rids(jobs_runtime)
+    at_limit = tasks.enqueue_send(_send(), settings=jobs_settings)
+    (limit_rid,) = _queued_rids(jobs_runtime) - {poison_rid}
+    _mark_delivered(jobs_runtime, poison_rid, limit + 1)  # this delivery is redelivery limit + 1
+    _mark_delivered(jobs_runtime, limit_rid, limit)  # this delivery is redelivery ``limit``
+    with _worker(jobs_runtime):
+        record = wait_status(job_store, poison, "dead", "sent", "failed")
+        assert wait_status(job_store, at_limit, "sent", "dead", "failed")["status"] == "sent"
+    assert record["status"] == "dead"
+    assert record["reason"] == f"poison: redelivered {limit + 1} times without finishing"
+    letters = DeadLetters(jobs_runtime.broker, jobs_runtime.settings).list()
+    assert [(d.id, d.summary()["job_id"]) for d in letters] == [(poison_rid, poison)]
+    assert letters[0].summary()["reason"].startswith("poison")
+    assert len(sandbox.requests("EnviarSMSCERTIFICADO")) == 1  # only the job at the limit
+
+
+def test_jobs_undecodable_message_is_dead_lettered_and_worker_continues(
+    jobs_runtime, jobs_settings, job_store, sandbox
+) -> None:  # type: ignore[no-untyped-def]
+    """Raw bytes that are not a message are dead-lettered; the next good message still runs."""
+    bad_rid = "raw-undecodable-1"
+    jobs_runtime.broker.do_enqueue(SEND_QUEUE, bad_rid, b"\x00not a dramatiq message{")
+    good = tasks.enqueue_send(_send(), settings=jobs_settings)
+    letters = DeadLetters(jobs_runtime.broker, jobs_runtime.settings)
+    with _worker(jobs_runtime) as worker:
+        found = wait_for(lambda: letters.list())
+        record = wait_status(job_store, good, "sent", "failed", "dead")
+        assert all(thread.is_alive() for thread in worker.consumers.values())
+    assert [d.id for d in found] == [bad_rid]
+    assert found[0].summary()["reason"].startswith("undecodable message")
+    assert record["status"] == "sent" and record["idmensaje"]
+    assert bad_rid not in _queued_rids(jobs_runtime)

@@ -1,0 +1,186 @@
+"""Certificates: trigger each download once, store it, complete the job, delete files.
+
+:func:`trigger_certificate` enqueues exactly one certificate download per (message,
+phone) however often and concurrently a certified status arrives (``SET NX`` on
+``<ns>:certificate-trigger:<idMensaje>:<phone>``). :func:`certificate_downloaded` is
+what the certificate actor calls with the ZIP the client fetched: it stores it
+(:class:`~worker.evidence.EvidenceStore`) and completes the job
+(:func:`complete_evidence`: ``evidence_stored`` and, when asked, deletion of the
+library files the message used).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from mensatek.status import StatusClass
+from worker.evidence import EvidenceStore, StoredEvidence
+from worker.jobs.store import JobStatus, JobStore
+from worker.status_updates._shared import Enqueue, default_enqueue, lower_keys
+
+log = structlog.get_logger(__name__)
+
+DELETE_OPTION_KEYS = ("delete_files_after_certificate", "autoborrado")
+"""Where a send job asks for its library files to be deleted once certified."""
+
+
+def certificate_trigger_key(store: JobStore, message_id: int | str, phone: str) -> str:
+    """The ``SET NX`` marker that makes a certificate download happen once."""
+    return store.settings.key("certificate-trigger", str(message_id), phone)
+
+
+def trigger_certificate(
+    store: JobStore,
+    *,
+    job_id: str | None,
+    message_id: int,
+    phone: str,
+    enqueue: Enqueue | None = None,
+) -> str | None:
+    """Enqueue the certificate download of (message, phone) unless already enqueued.
+
+    Returns the certificate job's id when this call enqueued it, else None. If the
+    enqueue fails the marker is removed, so the next attempt can try again.
+    """
+    key = certificate_trigger_key(store, message_id, phone)
+    ttl_s = max(store.settings.job_retention_s, store.settings.evidence_give_up_s)
+    if not store.redis.set(key, job_id or "-", nx=True, ex=ttl_s):
+        return None
+    try:
+        cert_job_id = (enqueue or default_enqueue)(
+            "certificate",
+            {"Idmensaje": message_id, "Telefono": phone},
+            f"certificate:{message_id}:{phone}",
+        )
+    except BaseException:
+        store.redis.delete(key)
+        raise
+    store.redis.set(key, cert_job_id, xx=True, keepttl=True)
+    store.append_event(
+        job_id,
+        "certificate_download_enqueued",
+        idmensaje=message_id,
+        phone=phone,
+        certificate_job_id=cert_job_id,
+    )
+    log.info(
+        "certificate_download_enqueued",
+        job_id=job_id,
+        message_id=message_id,
+        phone=phone,
+        certificate_job_id=cert_job_id,
+    )
+    return cert_job_id
+
+
+def certificate_downloaded(
+    store: JobStore,
+    *,
+    message_id: int | str,
+    phone: str,
+    path: Path,
+    sha256: str | None = None,
+    evidence: EvidenceStore | None = None,
+    enqueue: Enqueue | None = None,
+) -> StoredEvidence:
+    """Store a downloaded certificate ZIP and complete its send job when it was the last.
+
+    Called by the certificate actor with the client's ``CertificateResult.path`` and
+    ``.sha256``; raises :class:`~worker.evidence.EvidenceError` for a bad file.
+    """
+    evidence = evidence or EvidenceStore(store.settings)
+    job_id = store.find_by_message_id(message_id)
+    stored = evidence.store(
+        path, message_id=message_id, phone=phone, job_id=job_id, expected_sha256=sha256
+    )
+    if stored.outcome != "identical":
+        store.append_event(
+            job_id,
+            "certificate_stored" if stored.outcome == "stored" else "certificate_conflict",
+            idmensaje=message_id,
+            phone=phone,
+            sha256=stored.sha256,
+            size_bytes=stored.size_bytes,
+            path=str(stored.path),
+        )
+    if job_id is not None:
+        complete_evidence(store, job_id, evidence=evidence, enqueue=enqueue)
+    return stored
+
+
+def complete_evidence(
+    store: JobStore,
+    job_id: str,
+    *,
+    evidence: EvidenceStore | None = None,
+    enqueue: Enqueue | None = None,
+) -> bool:
+    """``certified`` → ``evidence_stored`` once every certified recipient's ZIP is stored.
+
+    The call that makes the transition also deletes the message's library files when
+    the job asked for it (only now: the provider needs a file until the certificate
+    exists). Returns whether this call made the transition.
+    """
+    record = store.get(job_id)
+    if record is None or record.get("status") != JobStatus.CERTIFIED.value:
+        return False
+    message_id = record.get("idmensaje")
+    if not message_id:
+        return False
+    evidence = evidence or EvidenceStore(store.settings)
+    certified = [
+        phone
+        for phone, entry in (record.get("recipients") or {}).items()
+        if entry.get("status_class") == StatusClass.CERTIFIED.value
+    ]
+    if not certified or not all(evidence.has(message_id, phone) for phone in certified):
+        return False
+    done = bool(
+        store.transition(
+            job_id,
+            JobStatus.EVIDENCE_STORED,
+            evidence_dir=str(evidence.path_for(message_id, certified[0]).parent),
+            source="evidence",
+        )
+    )
+    if done:
+        log.info("job_evidence_stored", job_id=job_id, message_id=message_id)
+        delete_library_files(store, job_id, enqueue=enqueue)
+    return done
+
+
+def library_files_to_delete(payload: Mapping[str, Any] | None) -> list[str]:
+    """The ``(FILE:…)`` names of a send payload that asked for deletion after certification."""
+    if not payload:
+        return []
+    keys = lower_keys(payload)
+    options = keys.get("options") if isinstance(keys.get("options"), Mapping) else {}
+    flags = [keys.get(name) for name in DELETE_OPTION_KEYS]
+    flags += [lower_keys(options or {}).get(name) for name in DELETE_OPTION_KEYS]
+    if not any(str(flag).strip().lower() in ("1", "true", "si", "sí", "yes") for flag in flags):
+        return []
+    from mensatek.macros import parse_macros
+
+    message = keys.get("mensaje", keys.get("message", ""))
+    names = {m.content.strip() for m in parse_macros(str(message)) if m.type == "FILE"}
+    return sorted(name for name in names if name)
+
+
+def delete_library_files(
+    store: JobStore, job_id: str, *, enqueue: Enqueue | None = None
+) -> list[str]:
+    """Enqueue one ``delete_file`` job per library file the job asked to delete."""
+    names = library_files_to_delete(store.payload(job_id))
+    for name in names:
+        delete_job = (enqueue or default_enqueue)(
+            "delete_file", {"Nombre": name}, f"autodelete:{job_id}:{name}"
+        )
+        store.append_event(
+            job_id, "library_file_delete_enqueued", file=name, delete_job_id=delete_job
+        )
+        log.info("library_file_delete_enqueued", job_id=job_id, file=name, delete_job_id=delete_job)
+    return names
