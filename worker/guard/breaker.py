@@ -11,9 +11,11 @@ for ``breaker_auth_cooldown_s``. Transitions are logged, counted in Redis
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import structlog
 from redis import Redis
+from redis.client import Pipeline
 
 from config.settings import Settings
 from worker import metrics
@@ -39,10 +41,14 @@ class Breaker:
         self.probe_ttl_s = request_budget_s(settings)
 
     def _run(self, op: str, token: str | None = None, **log_fields: object) -> tuple[str, float]:
+        keys, args = self._call(op, token)
+        return self.finish(op, self._script(keys=keys, args=args), **log_fields)
+
+    def _call(self, op: str, token: str | None) -> tuple[list[str], list[str | int]]:
         s = self._settings
-        decision, wait_us, transition, step = self._script(
-            keys=[self.state_key, self.probe_key, self.transitions_key],
-            args=[
+        return (
+            [self.state_key, self.probe_key, self.transitions_key],
+            [
                 op,
                 now_arg(self._clock),
                 token or "",
@@ -53,6 +59,15 @@ class Breaker:
                 int(self.probe_ttl_s * 1000),
             ],
         )
+
+    def queue(self, op: str, token: str | None, pipe: Pipeline) -> None:
+        """Add ``op`` to a pipeline; interpret its reply with :meth:`finish`."""
+        keys, args = self._call(op, token)
+        self._script(keys=keys, args=args, client=pipe)
+
+    def finish(self, op: str, reply: Any, **log_fields: object) -> tuple[str, float]:
+        """Interpret a reply of the breaker script: log and count a transition."""
+        decision, wait_us, transition, step = reply
         decision, transition = text(decision), text(transition)
         wait_s = int(wait_us) / 1e6
         if transition:
@@ -81,7 +96,13 @@ class Breaker:
         process holds the probe.
         """
         token = uuid.uuid4().hex
-        decision, wait_s = self._run("check", token)
+        return self.admitted(token, self._run("check", token), function=function)
+
+    def admitted(
+        self, token: str, checked: tuple[str, float], *, function: str | None = None
+    ) -> str | None:
+        """The verdict of a ``check`` for ``token`` (see :meth:`admit`)."""
+        decision, wait_s = checked
         if decision == "closed":
             return None
         if decision == "probe":
@@ -93,7 +114,11 @@ class Breaker:
 
     def gate(self, token: str | None, *, function: str | None = None) -> None:
         """Read-only re-check just before the request (the breaker may have opened meanwhile)."""
-        decision, wait_s = self._run("gate", token)
+        self.gated(self._run("gate", token), function=function)
+
+    def gated(self, checked: tuple[str, float], *, function: str | None = None) -> None:
+        """Raise :class:`GuardDelay` unless a ``gate`` verdict lets the request go."""
+        decision, wait_s = checked
         if decision != "closed":
             raise GuardDelay(
                 delay_s=max(wait_s, min(1.0, self._settings.breaker_cooldown_s)),

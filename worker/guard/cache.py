@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from redis import Redis
+from redis.client import Pipeline
 
 from config.settings import Settings
 from worker.guard._common import text
@@ -21,6 +22,24 @@ T = TypeVar("T")
 _UNLOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
+"""
+# Record credits stamped with ARGV[2] (µs) or, when empty, Redis TIME (one clock for all hosts).
+_RECORD_CREDITS = """
+local now = ARGV[2]
+if now == '' then
+  local t = redis.call('TIME')
+  now = tostring(tonumber(t[1]) + tonumber(t[2]) / 1000000)
+end
+redis.call('HSET', KEYS[1], 'credits', ARGV[1], 'at', now)
+return 1
+"""
+# Take a request's in-flight lock unless the request is memoised: {'memo', record} |
+# {'ok', ''} | {'held', ''}. One round trip for the memo re-check and the lock.
+_CLAIM = """
+local memo = redis.call('GET', KEYS[1])
+if memo then return {'memo', memo} end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {'ok', ''} end
+return {'held', ''}
 """
 
 
@@ -42,12 +61,20 @@ class QueryCache:
         self._redis = redis
         self._settings = settings
         self._unlock = redis.register_script(_UNLOCK)
+        self._record_credits = redis.register_script(_RECORD_CREDITS)
+        self._claim = redis.register_script(_CLAIM)
         self.credits_key = settings.key("guard", "credits")
 
     # --- credits ---------------------------------------------------------------------
-    def record_credits(self, credits: float, *, now_s: float) -> None:
-        """Remember the account's credits as of ``now_s`` (from any answer's ``Cred``)."""
-        self._redis.hset(self.credits_key, mapping={"credits": repr(float(credits)), "at": now_s})
+    def record_credits(
+        self, credits: float, *, now_s: float | None = None, client: Pipeline | None = None
+    ) -> None:
+        """Remember the account's credits (from any answer's ``Cred``) as of ``now_s``
+        (default: Redis ``TIME``); with ``client`` a pipeline, only queue it."""
+        stamp = "" if now_s is None else repr(float(now_s))
+        self._record_credits(
+            keys=[self.credits_key], args=[repr(float(credits)), stamp], client=client
+        )
 
     def cached_credits(self, *, now_s: float) -> tuple[float, float] | None:
         """``(credits, age_s)`` of the last known value, or ``None``."""
@@ -89,6 +116,20 @@ class QueryCache:
         """Whether someone holds the single-flight lock of ``name``."""
         return bool(self._redis.exists(self.lock_key(name)))
 
-    def unlock(self, name: str, token: str) -> None:
-        """Release the lock if it is still ours."""
-        self._unlock(keys=[self.lock_key(name)], args=[token])
+    def unlock(self, name: str, token: str, *, client: Pipeline | None = None) -> None:
+        """Release the lock if it is still ours (with ``client`` a pipeline, only queue it)."""
+        self._unlock(keys=[self.lock_key(name)], args=[token], client=client)
+
+    def claim(
+        self, name: str, memo_key: str, *, ttl_s: float
+    ) -> tuple[str, str | None, str | None]:
+        """Lock ``name`` unless ``memo_key`` exists: ``("ok", token, None)``,
+        ``("held", None, None)`` or ``("memo", None, record)``."""
+        token = uuid.uuid4().hex
+        verdict, record = self._claim(
+            keys=[memo_key, self.lock_key(name)], args=[token, max(1, int(ttl_s * 1000))]
+        )
+        verdict = text(verdict)
+        if verdict == "memo":
+            return "memo", None, text(record)
+        return verdict, (token if verdict == "ok" else None), None

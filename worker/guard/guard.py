@@ -1,11 +1,17 @@
 """ProviderGuard: the one door between every actor and the Mensatek client.
 
-Order of a call: breaker (open → delay) → rejection budget (spent → delay) →
-cache (hit → answer; concurrent misses → one request) → failure memo (identical
-rejected request → :class:`RepeatedRejection`) → limiter (sleep until the reserved
-slot, or delay) → breaker and rejection-budget re-check → in-flight lock of this
-exact request and memo re-check (an identical request running → delay) → ``fn()``
-→ record the outcome.
+Order of a call, in as few Redis round trips as the rules allow:
+
+1. admission, one pipeline: breaker (open → delay), rejection budget (spent →
+   delay), failure memo (identical rejected request → :class:`RepeatedRejection`,
+   before a rate-limit slot is spent on it);
+2. cache (hit → answer; concurrent misses → one request);
+3. limiter: reserve a slot (one script) and sleep until it, or delay; after a
+   sleep, breaker and budget are checked again (one pipeline);
+4. memo re-check and the request's own in-flight lock, atomically (one script):
+   identical requests never run at once;
+5. ``fn()``; then one pipeline records the outcome (breaker, the answer's credits,
+   the lock).
 
 Outcomes: a provider rejection (negative ``Res``) is a *healthy* answer for the
 breaker — the provider answered — and is memoised and counted in the rejection
@@ -18,6 +24,7 @@ nothing.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -123,10 +130,10 @@ class ProviderGuard:
             return self._attempt(function, budget, fingerprint, fn, token, credits_of)
 
         if cache_key is None:
-            return self._guarded(function, lambda token: (attempt(token),), None)[0]
+            return self._guarded(function, lambda token: (attempt(token),), None, fingerprint)[0]
         ttl_s = self._settings.report_cache_ttl_s if cache_ttl_s is None else cache_ttl_s
         if ttl_s <= 0:
-            return self._guarded(function, lambda token: (attempt(token),), None)[0]
+            return self._guarded(function, lambda token: (attempt(token),), None, fingerprint)[0]
         use: Codec[Any] = codec or JSON_CODEC
 
         def lookup() -> tuple[T] | None:
@@ -145,7 +152,7 @@ class ProviderGuard:
         if hit is not None:
             metrics.CACHE_HITS.labels(kind="answer").inc()
             return hit[0]
-        return self._guarded(function, produce, (cache_key, lookup))[0]
+        return self._guarded(function, produce, (cache_key, lookup), fingerprint)[0]
 
     def credits(
         self, fn: Callable[[], object], *, max_age_s: float | None = None
@@ -178,17 +185,18 @@ class ProviderGuard:
         function: str,
         produce: Callable[[str | None], R],
         flight: tuple[str, Callable[[], R | None]] | None,
+        fingerprint: Mapping[str, object] | None = None,
     ) -> R:
-        """Breaker admission and rejection budget around ``produce`` (single-flight if asked)."""
+        """Admission (breaker, rejection budget, memo: one round trip) around ``produce``."""
         try:
-            token = self.breaker.admit(function=function)
+            token = self._admit(function, fingerprint)
             try:
-                self.rejections.check(function=function)
                 if flight is None:
                     return produce(token)
                 return self._single_flight(flight[0], flight[1], lambda: produce(token))
             finally:
-                self._quietly(self.breaker.release, token)
+                if token is not None:
+                    self._quietly(self.breaker.release, token)
         except GuardDelay as delay:
             metrics.GUARD_DELAYS.labels(function=function, reason=delay.reason).inc()
             delay.function = function
@@ -199,6 +207,33 @@ class ProviderGuard:
                 delay_s=round(delay.delay_s, 3),
             )
             raise
+
+    def _admit(self, function: str, fingerprint: Mapping[str, object] | None) -> str | None:
+        """Breaker check, rejection budget and memo in one pipeline; the probe token if any.
+
+        The memo is checked before a rate-limit slot is spent on a request that would
+        be refused anyway; it is checked again, atomically with the request's lock,
+        just before sending (:meth:`_claim_request`).
+        """
+        candidate = uuid.uuid4().hex
+        pipe = self._redis.pipeline(transaction=False)
+        self.breaker.queue("check", candidate, pipe)
+        self.rejections.queue_check(pipe)
+        digest = fingerprint_digest(function, fingerprint) if fingerprint is not None else None
+        if digest is not None:
+            pipe.get(self.memo.key(digest))
+        replies = pipe.execute()
+        checked = self.breaker.finish("check", replies[0])
+        token = self.breaker.admitted(candidate, checked, function=function)
+        try:
+            self.rejections.checked(replies[1], function=function)
+            if digest is not None:
+                self.memo.refuse_if_known(function, digest, replies[2])
+        except BaseException:
+            if token is not None:
+                self._quietly(self.breaker.release, token)
+            raise
+        return token
 
     def _single_flight(
         self, name: str, lookup: Callable[[], R | None], produce: Callable[[], R]
@@ -238,52 +273,71 @@ class ProviderGuard:
         token: str | None,
         credits_of: Callable[[T], float | None] | None,
     ) -> T:
-        if fingerprint is not None:
-            self.memo.check(function, fingerprint)  # before spending a slot on it
-        self.limiter.acquire(budget, sleep=self._sleep)
-        # Re-check what may have changed while this thread slept on its slot.
-        self.breaker.gate(token, function=function)
-        self.rejections.check(function=function)
+        grant = self.limiter.acquire(budget, sleep=self._sleep)
+        if grant.wait_s > 0:
+            self._recheck(function, token)
         lock: tuple[str, str] | None = None
+        if fingerprint is not None:
+            lock = self._claim_request(function, fingerprint)
+        started = time.monotonic()
         try:
-            if fingerprint is not None:
-                lock = self._claim_request(function, fingerprint)
-                # an identical request may have been rejected while we slept
-                self.memo.check(function, fingerprint)
-            started = time.monotonic()
-            try:
-                result = fn()
-            except BaseException as exc:
-                _observe_request(function, type(exc).__name__, started)
-                self._quietly(self._record_error, exc, token, function, fingerprint)
-                raise
-        finally:
+            result = fn()
+        except BaseException as exc:
+            _observe_request(function, type(exc).__name__, started)
             if lock is not None:
                 self._quietly(self.cache.unlock, *lock)
+            self._quietly(self._record_error, exc, token, function, fingerprint)
+            raise
         _observe_request(function, "ok", started)
-        self._quietly(self._record_success, result, token, credits_of)
+        self._quietly(self._record_success, result, token, credits_of, lock)
         return result
+
+    def _recheck(self, function: str, token: str | None) -> None:
+        """After sleeping on a slot: the breaker may have opened, the budget run out."""
+        pipe = self._redis.pipeline(transaction=False)
+        self.breaker.queue("gate", token, pipe)
+        self.rejections.queue_check(pipe)
+        gate, budget = pipe.execute()
+        self.breaker.gated(self.breaker.finish("gate", gate), function=function)
+        self.rejections.checked(budget, function=function)
 
     def _claim_request(self, function: str, params: Mapping[str, object]) -> tuple[str, str]:
         """Hold the in-flight lock of this exact request (its fingerprint) while it is sent.
 
-        Identical requests never run at once: if the first is rejected, the memo
-        (checked after taking the lock) stops the others; if it succeeds, they follow.
-        Raises :class:`GuardDelay` (``single_flight``) while an identical one is in flight.
+        Identical requests never run at once, and the memo is re-checked atomically
+        with taking the lock: if an identical request was rejected meanwhile, this one
+        is refused (:class:`RepeatedRejection`); while one is in flight, this one waits
+        (:class:`GuardDelay` ``single_flight``).
         """
-        name = "request:" + fingerprint_digest(function, params)
-        token = self.cache.try_lock(name, ttl_s=self.flight_ttl_s)
+        digest = fingerprint_digest(function, params)
+        name = "request:" + digest
+        verdict, token, record = self.cache.claim(
+            name, self.memo.key(digest), ttl_s=self.flight_ttl_s
+        )
+        if verdict == "memo":
+            self.memo.refuse_if_known(function, digest, record)
         if token is None:
             raise GuardDelay(delay_s=0.5, reason="single_flight", function=function)
         return name, token
 
     def _record_success(
-        self, result: T, token: str | None, credits_of: Callable[[T], float | None] | None
+        self,
+        result: T,
+        token: str | None,
+        credits_of: Callable[[T], float | None] | None,
+        lock: tuple[str, str] | None = None,
     ) -> None:
-        self.breaker.record_success(token)
+        """One round trip: breaker success, the answer's credits, the request's lock."""
+        pipe = self._redis.pipeline(transaction=False)
+        self.breaker.queue("success", token, pipe)
         credits = credits_of(result) if credits_of is not None else _credits_from(result)
         if credits is not None:
-            self.record_credits(credits)
+            now_s = self._clock() if self._clock is not None else None
+            self.cache.record_credits(credits, now_s=now_s, client=pipe)
+        if lock is not None:
+            self.cache.unlock(*lock, client=pipe)
+        replies = pipe.execute()
+        self.breaker.finish("success", replies[0])
 
     def _record_error(
         self,
@@ -314,7 +368,7 @@ class ProviderGuard:
     # --- credits, snapshot, reset ----------------------------------------------------------
     def record_credits(self, credits: float) -> None:
         """Remember the account's credits (from the ``Cred`` of any answer)."""
-        self.cache.record_credits(credits, now_s=self.now_s())
+        self.cache.record_credits(credits, now_s=self._clock() if self._clock else None)
 
     def cached_credits(self) -> tuple[float, float] | None:
         """``(credits, age_s)`` of the last known credits, or ``None``."""

@@ -77,7 +77,10 @@ class FailureMemo:
     def check(self, function: str, params: Mapping[str, object]) -> None:
         """Raise :class:`RepeatedRejection` when this exact request was rejected before."""
         digest = fingerprint(function, params)
-        raw = self._redis.get(self.key(digest))
+        self.refuse_if_known(function, digest, self._redis.get(self.key(digest)))
+
+    def refuse_if_known(self, function: str, digest: str, raw: str | bytes | None) -> None:
+        """Raise :class:`RepeatedRejection` when ``raw`` (the memo entry) exists."""
         if raw is None:
             return
         first = json.loads(raw)

@@ -7,9 +7,11 @@ provider's spam rule punishes, whatever their individual causes.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import structlog
 from redis import Redis
+from redis.client import Pipeline
 
 from config.settings import Settings
 from worker.guard._common import Clock, load_script, now_arg
@@ -27,9 +29,9 @@ class RejectionBudget:
         self._script = redis.register_script(load_script("rejections.lua"))
         self.key = settings.key("guard", "rejections")
 
-    def _run(self, op: str) -> tuple[int, float]:
+    def _call(self, op: str, client: Pipeline | None = None) -> Any:
         s = self._settings
-        count, wait_us = self._script(
+        return self._script(
             keys=[self.key],
             args=[
                 op,
@@ -38,12 +40,23 @@ class RejectionBudget:
                 s.rejection_budget,
                 uuid.uuid4().hex,
             ],
+            client=client,
         )
-        return int(count), int(wait_us) / 1e6
+
+    def _run(self, op: str) -> tuple[int, float]:
+        return _decode(self._call(op))
+
+    def queue_check(self, pipe: Pipeline) -> None:
+        """Add a check to a pipeline; hand its reply to :meth:`checked`."""
+        self._call("check", client=pipe)
 
     def check(self, *, function: str | None = None) -> None:
         """Raise :class:`GuardDelay` (``rejection_budget``) while the budget is spent."""
-        _count, wait_s = self._run("check")
+        self.checked(self._call("check"), function=function)
+
+    def checked(self, reply: Any, *, function: str | None = None) -> None:
+        """Raise :class:`GuardDelay` if a check's script reply says the budget is spent."""
+        _count, wait_s = _decode(reply)
         if wait_s > 0:
             raise GuardDelay(delay_s=wait_s, reason="rejection_budget", function=function)
 
@@ -73,3 +86,9 @@ class RejectionBudget:
     def clear(self) -> None:
         """Forget the window (operator reset)."""
         self._run("clear")
+
+
+def _decode(reply: Any) -> tuple[int, float]:
+    """The script's ``{count, µs to wait}`` as ``(count, seconds)``."""
+    count, wait_us = reply
+    return int(count), int(wait_us) / 1e6
