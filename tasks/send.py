@@ -39,6 +39,13 @@ class _ClaimLost(Exception):
     """Raised inside the guarded call when another delivery owns the job."""
 
 
+def _text(value: object) -> str | None:
+    """A Redis field or record value as text (None stays None)."""
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def memo_params(request: Any) -> dict[str, object]:
     """A send's failure-memo fingerprint: its parameters without ``Referenciausuario``.
 
@@ -85,9 +92,10 @@ def run_send(
     ):
         report_outcome("succeeded", duplicate=True, status=str(store.status(job_id)))
         return
-    fresh = store.get(job_id) or record
-    if fresh.get("local_reschedules") != record.get("local_reschedules"):
+    reschedules = store.redis.hget(store.job_key(job_id), "local_reschedules")
+    if _text(reschedules) != _text(record.get("local_reschedules")):
         # rescheduled locally after this run read the job (no change is possible once running)
+        fresh = store.get(job_id) or record
         request = validate_at_run_time(store, job_id, "send", store.payload(job_id) or {}, fresh)
     hold_s = control.hold_delay_s(settings, request.scheduled_at)
     if hold_s > 0:
@@ -161,7 +169,8 @@ def run_send(
         result=result_json(result),
     )
     # A callback may have arrived before this outcome was recorded: apply it now.
-    refresh_job_status(store, job_id)
+    if store.has_recipients(job_id):
+        refresh_job_status(store, job_id)
     report_outcome("succeeded", res=result.sent_count, idmensaje=result.message_id, status=str(to))
 
 

@@ -72,6 +72,7 @@ def sandbox_plan(args: argparse.Namespace, *, var_dir: Path) -> Plan:
     redis_port = args.redis_port or free_port()
     sandbox_port = args.sandbox_port or free_port()
     web_port = args.web_port or free_port()
+    metrics_port = free_port()
     callback_user = "mensatek"
     callback_password = secrets.token_urlsafe(16)
     intake_token = secrets.token_urlsafe(24)
@@ -86,6 +87,7 @@ def sandbox_plan(args: argparse.Namespace, *, var_dir: Path) -> Plan:
         "CERTSMS_CALLBACK_PASSWORD": callback_password,
         "CERTSMS_INTAKE_TOKEN": intake_token,
         "CERTSMS_CERT_DIR": str(cert_dir),
+        "CERTSMS_WORKER_METRICS_PORT": str(metrics_port),
         "CERTSMS_LOG_FORMAT": os.environ.get("CERTSMS_LOG_FORMAT", "console"),
     }
     plan = Plan(env=env, redis_port=redis_port)
@@ -118,7 +120,8 @@ def sandbox_plan(args: argparse.Namespace, *, var_dir: Path) -> Plan:
         f"  web       {web_url}  (/healthz, /metrics, /openapi.json)",
         f"  callbacks {web_url}/callbacks/mensatek  (Basic {callback_user}:…)",
         f"  intake    POST {web_url}/v1/jobs/send  (Bearer $CERTSMS_INTAKE_TOKEN)",
-        f"  worker    {args.processes} process(es) × {args.threads} threads",
+        f"  worker    {args.processes} process(es) × {args.threads} threads"
+        f"  (metrics http://127.0.0.1:{metrics_port}/metrics)",
         f"  evidence  {cert_dir}",
         f"  env       {env_file}",
         "",
@@ -208,14 +211,13 @@ def run(args: argparse.Namespace) -> int:
     else:
         plan = production_plan(args)
     print("\n".join(plan.banner), flush=True)
+    # the same prefix as honcho's own lines: time, "system" padded to the longest name
+    system = time.strftime("%H:%M:%S") + " " + "system".ljust(max(map(len, plan.processes)))
     redis_process = None
     if plan.redis_argv is not None and plan.redis_port is not None:
         redis_process = start_redis(plan.redis_argv, plan.redis_port)
-        print(
-            time.strftime("%H:%M:%S")
-            + f" system | redis ready on port {plan.redis_port} (pid={redis_process.pid})",
-            flush=True,
-        )
+        print(f"{system} | redis ready on port {plan.redis_port} (pid={redis_process.pid})",
+              flush=True)  # fmt: skip
     env = {**os.environ, **plan.env, "PYTHONUNBUFFERED": "1"}
     try:
         manager = Manager()
@@ -225,7 +227,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if redis_process is not None:
             stop_process(redis_process)
-            print(time.strftime("%H:%M:%S") + " system | redis stopped", flush=True)
+            system = time.strftime("%H:%M:%S") + system[8:]
+            print(f"{system} | redis stopped", flush=True)
     return int(manager.returncode or 0)
 
 

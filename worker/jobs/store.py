@@ -137,17 +137,25 @@ class JobStore:
         worker_id, recipients {phone: {result_code, status_class, at, source}}.
         The producer's payload is not returned (``payload()`` reads it).
         """
-        raw = cast(dict[bytes, bytes], self.redis.hgetall(self.job_key(job_id)))
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(self.job_key(job_id))
+        pipe.hgetall(self.recipients_key(job_id))
+        raw, recipients = cast(list[dict[bytes, bytes]], pipe.execute())
         if not raw or b"status" not in raw:
             return None
         record = decode_fields(raw)
-        recipients = cast(
-            dict[bytes, bytes], self.redis.hgetall(self.job_key(job_id) + ":recipients")
-        )
         record["recipients"] = {k.decode(): json.loads(v) for k, v in sorted(recipients.items())}
         record.setdefault("idmensaje", None)
         record.setdefault("error", None)
         return record
+
+    def recipients_key(self, job_id: str) -> str:
+        """The hash of the job's recipients (phone → latest status)."""
+        return self.job_key(job_id) + ":recipients"
+
+    def has_recipients(self, job_id: str) -> bool:
+        """Whether any recipient status (callback or report) was recorded for the job."""
+        return bool(self.redis.exists(self.recipients_key(job_id)))
 
     def payload(self, job_id: str) -> dict[str, Any] | None:
         """The producer's payload as recorded (reference filled in)."""
@@ -228,7 +236,7 @@ class JobStore:
         A late or duplicate update (lower rank, or same rank and not newer) changes
         nothing. A change appends a ``recipient_status_changed`` event.
         """
-        key = self.job_key(job_id) + ":recipients"
+        key = self.recipients_key(job_id)
         klass = str(status_class).lower()
         at_iso = (at or datetime.now(UTC)).astimezone(UTC).isoformat()
         entry = {"result_code": int(result_code), "status_class": klass, "at": at_iso}
