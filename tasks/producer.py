@@ -115,6 +115,7 @@ def enqueue(
             idempotency_key=idempotency_key,
             reference=reference,
             fields={"message_id": message.message_id},
+            fresh=True,
         )
         local = (
             try_local(store, request, control_job_id=job_id, settings=rt.settings)

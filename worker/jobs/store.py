@@ -92,8 +92,13 @@ class JobStore:
         status: JobStatus = JobStatus.QUEUED,
         fields: Mapping[str, object] | None = None,
         now: float | None = None,
+        fresh: bool = False,
     ) -> bool:
-        """Record a new job; False (and nothing changed) when the id already exists."""
+        """Record a new job; False (and nothing changed) when the id already exists.
+
+        ``fresh=True``: the id was just generated (a uuid4), so the existence check's
+        round trip is skipped (the enqueue hot path).
+        """
         now = time.time() if now is None else now
         iso = utc_now_iso(now)
         key = self.job_key(job_id)
@@ -110,7 +115,7 @@ class JobStore:
         }
         for name, value in (fields or {}).items():
             record[name] = encode(value)
-        if not self.redis.hsetnx(key, "id", job_id):
+        if not fresh and not self.redis.hsetnx(key, "id", job_id):
             return False
         ttl = self.settings.job_retention_s
         horizon = now - ttl
@@ -124,8 +129,10 @@ class JobStore:
         pipe.zremrangebyscore(self._index("status", str(status)), 0, horizon)
         if reference:
             pipe.set(self._index("by_reference", reference), job_id, ex=ttl)
-        pipe.execute()
-        self.append_event(job_id, "job_created", kind=kind, status=str(status), now=now)
+        self.append_event(
+            job_id, "job_created", kind=kind, status=str(status), now=now, client=pipe
+        )
+        pipe.execute()  # one round trip: record, indexes and the event together
         return True
 
     def get(self, job_id: str) -> dict[str, Any] | None:
@@ -277,9 +284,16 @@ class JobStore:
         return change
 
     def append_event(
-        self, job_id: str | None, event: str, *, now: float | None = None, **fields: object
+        self,
+        job_id: str | None,
+        event: str,
+        *,
+        now: float | None = None,
+        client: redis.client.Pipeline | None = None,
+        **fields: object,
     ) -> None:
-        """Append one entry to the events stream (bounded with ``MAXLEN ~``)."""
+        """Append one entry to the events stream (bounded with ``MAXLEN ~``);
+        with ``client`` a pipeline, only queue it."""
         entry: dict[str, str] = {"v": "1", "event": event, "job_id": job_id or ""}
         if job_id and "kind" not in fields:
             kind = self.redis.hget(self.job_key(job_id), "kind")
@@ -288,7 +302,7 @@ class JobStore:
         for name, value in fields.items():
             if value is not None:
                 entry[name] = encode(value)
-        self.redis.xadd(
+        (client if client is not None else self.redis).xadd(
             self.events_key,
             cast(dict[Any, Any], entry),
             maxlen=self.settings.events_maxlen,
