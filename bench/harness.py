@@ -229,16 +229,6 @@ def steady_rate(times_s: Sequence[float], *, start: float = 0.1, end: float = 0.
     return (last - first) / span_s if span_s > 0 else float("nan")
 
 
-def rate_after(times_s: Sequence[float], after_s: float, *, end: float = 0.95) -> float:
-    """Requests per second among arrivals after ``after_s`` (up to the ``end`` quantile)."""
-    times = sorted(t for t in times_s if t >= after_s)
-    if len(times) < 20:
-        return float("nan")
-    last = int(len(times) * end) - 1
-    span_s = times[last] - times[0]
-    return last / span_s if span_s > 0 else float("nan")
-
-
 def quantile(values: Sequence[float], q: float) -> float:
     """The ``q`` quantile (nearest rank)."""
     ordered = sorted(values)

@@ -87,13 +87,14 @@ def run_send(
     if status == JobStatus.IN_FLIGHT:
         _in_flight_elsewhere(store, job_id, record)
         return
-    if not store.transition(
-        job_id, JobStatus.RUNNING, expect=[JobStatus.QUEUED, JobStatus.RUNNING]
-    ):
+    running = store.transition(
+        job_id, JobStatus.RUNNING, expect=[JobStatus.QUEUED, JobStatus.RUNNING],
+        want="local_reschedules",
+    )  # fmt: skip
+    if not running:
         report_outcome("succeeded", duplicate=True, status=str(store.status(job_id)))
         return
-    reschedules = store.redis.hget(store.job_key(job_id), "local_reschedules")
-    if _text(reschedules) != _text(record.get("local_reschedules")):
+    if running.wanted != _text(record.get("local_reschedules")):
         # rescheduled locally after this run read the job (no change is possible once running)
         fresh = store.get(job_id) or record
         request = validate_at_run_time(store, job_id, "send", store.payload(job_id) or {}, fresh)
@@ -160,7 +161,7 @@ def run_send(
         return
     scheduled = request.scheduled_at is not None and request.scheduled_at > datetime.now(UTC)
     to = JobStatus.SCHEDULED if scheduled else JobStatus.SENT
-    store.transition(
+    recorded = store.transition(
         job_id,
         to,
         idmensaje=result.message_id,
@@ -169,7 +170,7 @@ def run_send(
         result=result_json(result),
     )
     # A callback may have arrived before this outcome was recorded: apply it now.
-    if store.has_recipients(job_id):
+    if recorded.recipients:
         refresh_job_status(store, job_id)
     report_outcome("succeeded", res=result.sent_count, idmensaje=result.message_id, status=str(to))
 

@@ -65,12 +65,14 @@ def test_jobs_dead_list_show_retry_purge(
     wait_status(job_store, job_id, "failed", "succeeded")
     jobs_runtime.broker.enqueue(Message(queue_name="certsms.query", actor_name="certsms.report",
                                         args=(), kwargs={"v": 9}, options={}))  # fmt: skip
-    wait_for(
-        lambda: (
-            main(["dead", "list", "--json"]) == 0
-            and last_json(capsys.readouterr().out)["dead_letters"]
-        )
-    )
+
+    def both_dead() -> bool:
+        # the retried job's permanent failure and the malformed message, both recorded
+        assert main(["dead", "list", "--json"]) == 0
+        letters = last_json(capsys.readouterr().out)["dead_letters"]
+        return {d["job_id"] for d in letters} >= {job_id, None}
+
+    wait_for(both_dead)
     assert main(["dead", "purge", "--all", "--json"]) == 0
     assert last_json(capsys.readouterr().out)["purged"] >= 1
     assert main(["dead", "list", "--json"]) == 0

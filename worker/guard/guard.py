@@ -94,6 +94,15 @@ class ProviderGuard:
         self.rejections = RejectionBudget(redis, settings, clock=clock)
         self.cache = QueryCache(redis, settings)
         self.flight_ttl_s = request_budget_s(settings)
+        # The per-request lock covers one HTTP attempt (a send is never re-posted after
+        # its body left): a worker killed while holding it delays identical requests
+        # for at most this long, not for the whole retry budget.
+        self.request_lock_ttl_s = (
+            settings.connect_timeout_s
+            + settings.read_timeout_s
+            + settings.transport_backoff_s * (2**settings.transport_retries)
+            + 1.0
+        )
 
     def now_s(self) -> float:
         """The guard's clock: the test clock, else Redis ``TIME``."""
@@ -312,7 +321,7 @@ class ProviderGuard:
         digest = fingerprint_digest(function, params)
         name = "request:" + digest
         verdict, token, record = self.cache.claim(
-            name, self.memo.key(digest), ttl_s=self.flight_ttl_s
+            name, self.memo.key(digest), ttl_s=self.request_lock_ttl_s
         )
         if verdict == "memo":
             self.memo.refuse_if_known(function, digest, record)

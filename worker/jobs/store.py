@@ -195,6 +195,7 @@ class JobStore:
         guard: tuple[str, str] | None = None,
         event: str = "job_status_changed",
         now: float | None = None,
+        want: str = "",
         **fields: object,
     ) -> TransitionResult:
         """Move the job to ``to`` and write ``fields``, atomically, if allowed.
@@ -203,24 +204,20 @@ class JobStore:
         the current status is one of those; or always with ``force`` (operator). With
         ``guard=(field, value)`` the record's field must also hold that value. A field
         named ``+name`` is incremented by its value; a None value deletes the field.
-        One ``job_status_changed`` event is appended in the same script.
+        One ``job_status_changed`` event is appended in the same script, and a send's
+        ``idmensaje`` is indexed there too. The result tells how many recipient
+        statuses are recorded and, with ``want``, that field's value after the move.
         """
         now = time.time() if now is None else now
+        idmensaje = fields.get("idmensaje")
+        by_message = self._index("by_message", encode(idmensaje)) if idmensaje is not None else ""
         args = transition_args(
             to, fields, settings=self.settings, status_prefix=self._index("status") + ":",
             now=now, force=force, expect=expect, guard=guard, event=event,
+            by_message_key=by_message, want=want,
         )  # fmt: skip
         raw = self._transition(keys=[self.job_key(job_id), self.events_key], args=args)
-        result = transition_result(cast(list[Any], raw))
-        if result and "idmensaje" in fields and fields["idmensaje"] is not None:
-            kind = self.redis.hget(self.job_key(job_id), "kind")
-            if kind == b"send":
-                self.redis.set(
-                    self._index("by_message", encode(fields["idmensaje"])),
-                    job_id,
-                    ex=self.settings.job_retention_s,
-                )
-        return result
+        return transition_result(cast(list[Any], raw))
 
     def set_fields(self, job_id: str, **fields: object) -> None:
         """Write fields that are not a state change (e.g. ``message_id``)."""

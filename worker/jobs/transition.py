@@ -28,6 +28,7 @@ local force, expect, maxlen, event, prefix = ARGV[5], ARGV[6], ARGV[7], ARGV[8],
 local guard_field, guard_value = ARGV[10], ARGV[11]
 local nfields = tonumber(ARGV[12])
 local ranks = cjson.decode(ARGV[13])
+local by_message, want = ARGV[14], ARGV[15]
 if expect ~= '' then
   local ok = false
   for s in string.gmatch(expect, '[^,]+') do if s == status then ok = true end end
@@ -41,7 +42,7 @@ end
 local id = redis.call('HGET', job, 'id')
 local kind = redis.call('HGET', job, 'kind') or ''
 redis.call('HSET', job, 'status', to, 'updated_at', iso)
-local first = 14
+local first = 16
 for i = first, first + 2 * nfields - 1, 2 do
   local name, value = ARGV[i], ARGV[i + 1]
   if string.sub(name, 1, 1) == '+' then
@@ -62,7 +63,12 @@ for i = first + 2 * nfields, #ARGV, 2 do
   table.insert(entry, ARGV[i]); table.insert(entry, ARGV[i + 1])
 end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', unpack(entry))
-return {1, status, 'ok'}
+if by_message ~= '' and kind == 'send' then
+  redis.call('SET', by_message, id, 'EX', ttl)
+end
+local wanted = ''
+if want ~= '' then wanted = redis.call('HGET', job, want) or '' end
+return {1, status, 'ok', redis.call('HLEN', job .. ':recipients'), wanted}
 """
 
 #: The rank table as the script reads it.
@@ -76,6 +82,8 @@ class TransitionResult:
     ok: bool
     previous: str | None
     reason: str  # "ok" | "missing" | "backwards" | "unexpected" | "guard"
+    recipients: int = 0  # recipient statuses recorded so far (when ok)
+    wanted: str | None = None  # the value of the field asked for with ``want`` (when ok)
 
     def __bool__(self) -> bool:
         return self.ok
@@ -92,6 +100,8 @@ def transition_args(
     expect: Iterable[JobStatus] | None,
     guard: tuple[str, str] | None,
     event: str,
+    by_message_key: str = "",
+    want: str = "",
 ) -> list[str]:
     """The script's ``ARGV``: the move, then the fields to write, then the event's extras.
 
@@ -125,6 +135,8 @@ def transition_args(
         guard[1] if guard else "",
         str(len(pairs) // 2),
         RANKS_JSON,
+        by_message_key,
+        want,
         *pairs,
         *events,
     ]
@@ -135,4 +147,9 @@ def transition_result(raw: list[Any]) -> TransitionResult:
     ok, previous, reason = int(raw[0]), raw[1], raw[2]
     previous_text = previous.decode() if isinstance(previous, bytes) else previous
     reason_text = reason.decode() if isinstance(reason, bytes) else reason
-    return TransitionResult(bool(ok), previous_text or None, str(reason_text))
+    recipients = int(raw[3]) if len(raw) > 3 else 0
+    wanted = raw[4] if len(raw) > 4 else None
+    wanted_text = wanted.decode() if isinstance(wanted, bytes) else wanted
+    return TransitionResult(
+        bool(ok), previous_text or None, str(reason_text), recipients, wanted_text or None
+    )
