@@ -48,6 +48,10 @@ def _digest(data: str) -> str:
     )
 
 
+def _is_timestamp_key(key: str) -> bool:
+    return key.endswith(("_ts", "_at", "_ms", "timestamp")) or key in ("ts", "time")
+
+
 def mask_phone(text: str) -> str:
     """``34600123456`` → ``********456`` (only the last 3 digits stay)."""
     digits = [c for c in text if c.isdigit()]
@@ -78,11 +82,16 @@ class Redactor:
             text = value.decode("latin-1") if isinstance(value, bytes) else value
             return _digest(text)
         if isinstance(value, dict):
-            return {k: self._value(str(k), v) for k, v in value.items()}
+            # keys are data too (a phone number can key a mapping of recipients)
+            return {self.scrub_text(str(k)): self._value(str(k), v) for k, v in value.items()}
         if isinstance(value, list | tuple):
             items = [self._value(key, v) for v in value]
             return items if isinstance(value, list) else tuple(items)
+        if isinstance(value, bytes | bytearray):
+            value = bytes(value).decode("utf-8", errors="replace")
         if isinstance(value, str):
+            if _is_timestamp_key(lowered):
+                return self._scrub_secrets(value)  # epoch milliseconds are not phones
             if lowered.endswith("_id") or lowered.startswith("id") or lowered == "msgid":
                 return self._scrub_secrets(value)  # identifiers are not phone numbers
             if self._mask_phones and lowered in _PHONE_KEYS:

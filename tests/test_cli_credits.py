@@ -58,3 +58,14 @@ def test_cli_credits_needs_provider_credentials(
     monkeypatch.delenv("MENSATEK_API_TOKEN")
     assert main(["credits"]) == 2
     assert "MENSATEK_API_TOKEN" in capsys.readouterr().err
+
+
+def test_cli_json_errors_are_one_json_document(
+    credits_env: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With --json a configuration error still prints one JSON document naming the variable."""
+    monkeypatch.setenv("CERTSMS_RATE_LIMIT_PER_S", "fast")
+    assert main(["credits", "--json"]) == 2
+    document = json.loads(capsys.readouterr().out)
+    assert document["error"] == "configuration"
+    assert document["variable"] == "CERTSMS_RATE_LIMIT_PER_S"

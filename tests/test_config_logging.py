@@ -134,3 +134,21 @@ def test_logging_drops_lines_below_the_level() -> None:
     stream = _configure(log_level="DEBUG")
     structlog.get_logger("t").debug("answer_parsed")
     assert _lines(stream)[0]["event"] == "answer_parsed"
+
+
+def test_logging_scrubs_mapping_keys_and_bytes() -> None:
+    """A phone used as a key and a token inside bytes are redacted too."""
+    stream = _configure()
+    structlog.get_logger("t").info(
+        "recipients_seen", recipients={"34600123456": 14}, raw=f"user:{TOKEN}".encode()
+    )
+    out = stream.getvalue()
+    assert "34600123456" not in out and "********456" in out
+    assert TOKEN not in out
+
+
+def test_logging_keeps_timestamps_readable() -> None:
+    """Epoch milliseconds under a timestamp key are not masked as phone numbers."""
+    stream = _configure()
+    structlog.get_logger("t").info("job_claimed", in_flight_ts="1764140000123")
+    assert _lines(stream)[0]["in_flight_ts"] == "1764140000123"

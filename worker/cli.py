@@ -79,13 +79,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return EXIT_BAD_INPUT
+    as_json = bool(getattr(args, "json", False))
     try:
         return int(func(args) or EXIT_OK)
     except ConfigError as exc:
         print(f"certsms: configuration error: {exc}", file=sys.stderr)
+        if as_json:
+            print_json({"error": "configuration", "variable": exc.variable, "message": str(exc)})
         return EXIT_BAD_INPUT
     except BadInput as exc:
         print(f"certsms: {exc}", file=sys.stderr)
+        if as_json:
+            print_json({"error": "bad_input", "message": str(exc)})
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return 130
