@@ -80,6 +80,7 @@ class Settings(BaseSettings):
     breaker_max_cooldown_s: float = Field(default=600.0, gt=0)
     breaker_auth_cooldown_s: float = Field(default=3600.0, gt=0)
     memo_ttl_s: int = Field(default=86_400, ge=1)
+    memo_not_yet_ttl_s: int = Field(default=300, ge=1)
     rejection_budget: int = Field(default=8, ge=1)
     rejection_window_s: int = Field(default=60, ge=1)
     credits_cache_ttl_s: int = Field(default=300, ge=0)

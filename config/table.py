@@ -42,6 +42,7 @@ DESCRIPTIONS: dict[str, str] = {
     "breaker_max_cooldown_s": "Cap of the breaker cool-down",
     "breaker_auth_cooldown_s": "Cool-down after an authentication failure",
     "memo_ttl_s": "How long a rejected request is remembered and refused locally",
+    "memo_not_yet_ttl_s": "How long a 'not yet' answer (certificate or report -4) is remembered",
     "rejection_budget": "Provider rejections tolerated per window before traffic pauses",
     "rejection_window_s": "Window of the rejection budget",
     "credits_cache_ttl_s": "Credits answered from cache within this age",

@@ -64,6 +64,7 @@ class SandboxConfig:
     # --- faults (rates are shares of API requests, 0..1) ----------------------------
     latency_ms: int = 0
     error_5xx_rate: float = 0.0
+    error_5xx_status: int | None = None  # None = 500 or 503 at random; else always this status
     reset_rate: float = 0.0
     html_rate: float = 0.0
     html_status: int = 502
@@ -85,6 +86,7 @@ class SandboxConfig:
     library_max_files: int = 100
     library_max_bytes: int = 50 * 1024 * 1024
     library_max_file_bytes: int = 5 * 1024 * 1024
+    trial_account: bool = False  # trial accounts cannot upload: CargarFichero answers Res -18
 
     # --- request log -------------------------------------------------------------------
     log_max_entries: int = 20_000
@@ -133,7 +135,7 @@ def _coerce(name: str, current: Any, raw: Any) -> Any:
                 return raw.strip().lower() in {"1", "true", "yes", "on"}
             return bool(raw)
         if name in _NULLABLE and current is None:
-            return int(raw) if name == "fault_seed" else str(raw)
+            return int(raw) if name in _NULLABLE_INTS else str(raw)
         if isinstance(current, int) and not isinstance(current, bool):
             return int(raw)
         if isinstance(current, float):
@@ -155,7 +157,8 @@ def _coerce(name: str, current: Any, raw: Any) -> Any:
         raise ConfigUpdateError(f"bad value for {name}: {raw!r}") from None
 
 
-_NULLABLE = frozenset({"callback_url", "callback_user", "callback_password", "fault_seed"})
+_NULLABLE_INTS = frozenset({"fault_seed", "error_5xx_status"})
+_NULLABLE = frozenset({"callback_url", "callback_user", "callback_password"}) | _NULLABLE_INTS
 _CHOICES: dict[str, frozenset[str]] = {
     "nested_format": frozenset({"single_quoted", "json"}),
     "auth_failure_mode": frozenset({"res", "http401"}),

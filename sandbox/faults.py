@@ -48,7 +48,9 @@ def roll(core: SandboxCore) -> str | None:
 
 
 def pick_5xx(core: SandboxCore) -> int:
-    """500 or 503, alternating at random."""
+    """``error_5xx_status`` when set, else 500 or 503, alternating at random."""
+    if core.config.error_5xx_status is not None:
+        return core.config.error_5xx_status
     with core.state.lock:
         return 503 if core.rng.random() < 0.5 else 500
 

@@ -4,7 +4,8 @@ Names: letters and digits plus an extension; other characters are stripped and
 the stem is cut to 15 characters (the v5 library's rule), and the final name is
 returned in ``Nombre``. The same name overwrites (``Sobrescrito=1``). Quotas are
 unknown at the provider: ``library_max_files``/``library_max_bytes`` (-10) and
-``library_max_file_bytes`` (-16) are configurable.
+``library_max_file_bytes`` (-16) are configurable; ``trial_account`` makes every
+upload answer -18 (trial accounts cannot upload files).
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ def upload(core: SandboxCore, req: ParsedRequest, user: str) -> Answer:
             fields["Nombre"] = name
         return Answer({**fields, "Error": text, "Cred": account.credits}, outcome="error")
 
+    if config.trial_account:
+        return error(-18, "Trial accounts cannot upload files", req.text("Nombre"))
     mode = (req.text("Tipo") or "").upper()
     if mode not in {"BASE64", "FILES"}:
         return error(-15, "Tipo must be FILES or BASE64")

@@ -27,7 +27,7 @@ from dramatiq.middleware import CurrentMessage
 from mensatek.errors import InvalidRequest
 from mensatek.mapping import IDEMPOTENT
 from tasks import _runtime
-from tasks.contract import ACTOR_OF, KINDS, QUEUE_OF, parse_kwargs
+from tasks.contract import ACTOR_OF, KINDS, QUEUE_OF, fill_reference, parse_kwargs
 from tasks.operations import WRITE_KINDS, run_other
 from tasks.outcomes import PERMANENT, defer
 from tasks.send import run_send, validate_at_run_time
@@ -49,12 +49,7 @@ def execute(actor_name: str, kwargs: dict[str, Any]) -> None:
     record = store.get(job.job_id)
     payload = dict(job.payload)
     if record is None:  # a producer that only has dramatiq: adopt the job
-        reference = None
-        if job.kind == "send" and not any(
-            k.lower() in ("referenciausuario", "reference") for k in payload
-        ):
-            payload["Referenciausuario"] = job.job_id
-            reference = job.job_id
+        reference = fill_reference(payload, job.job_id) if job.kind == "send" else None
         message = CurrentMessage.get_current_message()
         store.create(
             job.job_id,

@@ -110,3 +110,32 @@ def parse_kwargs(actor_name: str, args: object, kwargs: object) -> JobMessage:
     if not isinstance(payload, Mapping):
         raise MalformedMessage("kwargs.payload must be a JSON object")
     return JobMessage(job_id=job_id, kind=str(kind), payload=dict(payload))
+
+
+def _reference_keys() -> frozenset[str]:
+    from mensatek.payloads import SEND_FIELDS
+
+    (spec,) = (s for s in SEND_FIELDS if s.python == "reference")
+    return frozenset(name.lower() for name in (spec.python, spec.provider, *spec.aliases))
+
+
+#: Every spelling of a send's reference (lower-cased): reference, referenciausuario, referencia.
+REFERENCE_KEYS: frozenset[str] = _reference_keys()
+
+
+def fill_reference(payload: dict[str, Any], job_id: str) -> str | None:
+    """Give a send ``payload`` the job id as ``Referenciausuario`` unless it has a reference.
+
+    Reference keys (any spelling, any case) whose value is empty (None or blank text)
+    are removed first, so the added key never sits next to an empty alias (which the
+    worker's validation would refuse as "given twice"). Returns the reference it set,
+    or None when the payload keeps its own.
+    """
+    for key in [k for k in payload if str(k).lower() in REFERENCE_KEYS]:
+        value = payload[key]
+        if value is None or (isinstance(value, str) and not value.strip()):
+            del payload[key]
+    if any(str(k).lower() in REFERENCE_KEYS for k in payload):
+        return None
+    payload["Referenciausuario"] = job_id
+    return job_id

@@ -39,13 +39,23 @@ PERMANENT: tuple[type[BaseException], ...] = (
 )
 
 
+#: HTTP statuses that say the request was refused before it was processed: blocked
+#: (403), rate limited (429), service unavailable (503). 500/502/504 (a gateway
+#: timeout is exactly when the provider may have acted) and 200 HTML pages do not.
+NOT_PROCESSED_STATUSES = frozenset({403, 429, 503})
+
+
 def not_processed(exc: BaseException) -> bool:
-    """True when the provider certainly did not act on the request (safe to repeat)."""
+    """True when the provider certainly did not act on the request (safe to repeat).
+
+    No request left (a connection failure before the body was sent), or an answer
+    in :data:`NOT_PROCESSED_STATUSES`. Any other 5xx, an HTML or unparseable page
+    with another status, or a lost answer after the body left is uncertain.
+    """
     if isinstance(exc, TransportError):
         return not exc.request_sent
     if isinstance(exc, ProviderUnavailable):
-        status = exc.http_status
-        return status is not None and (status >= 500 or status in (403, 429))
+        return exc.http_status in NOT_PROCESSED_STATUSES
     return False
 
 

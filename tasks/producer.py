@@ -28,7 +28,7 @@ from dramatiq.message import Message
 from config.settings import Settings
 from mensatek.errors import FieldProblem, InvalidRequest
 from mensatek.requests import request_from_payload
-from tasks.contract import ACTOR_OF, KINDS, QUEUE_OF, JobMessage
+from tasks.contract import ACTOR_OF, KINDS, QUEUE_OF, JobMessage, fill_reference
 from worker.broker import Runtime, runtime, setup
 from worker.control import (
     TARGET_KINDS,
@@ -97,15 +97,15 @@ def enqueue(
         check_target(store, request)
     keys = IdempotencyKeys(rt.redis, rt.settings)
     if idempotency_key:
-        claim = keys.claim(idempotency_key, job_id=job_id, kind=kind, payload=data)
+        claim = keys.claim(
+            idempotency_key, job_id=job_id, kind=kind, payload=data, job_status=store.status
+        )
         if not claim.created:
             log.info("job_enqueue_deduplicated", job_id=claim.job_id, kind=kind)
             return claim.job_id
     reference: str | None = None
     if kind == "send":
-        reference = getattr(request, "reference", None) or job_id
-        if not getattr(request, "reference", None):
-            data["Referenciausuario"] = job_id
+        reference = fill_reference(data, job_id) or getattr(request, "reference", None)
     message = _message_for(JobMessage(job_id=job_id, kind=kind, payload=data))
     try:
         store.create(

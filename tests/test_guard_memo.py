@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
-from mensatek.errors import BadRequestData, InsufficientCredits, ProviderRejected
+from config.settings import Settings
+from mensatek.client import MensatekClient
+from mensatek.errors import BadRequestData, InsufficientCredits, NotFound, ProviderRejected
 from tests.fixtures.guard import MakeGuard, ManualClock
+from tests.fixtures.sandbox import SandboxHandle, send_params
 from worker.guard import Budget, GuardDelay, ProviderGuard, RepeatedRejection, fingerprint
 
 PARAMS: dict[str, object] = {
@@ -105,3 +109,51 @@ def test_rejection_budget_pauses_traffic_until_window_frees(
     assert guard.breaker.state(guard.now_s())["state"] == "closed"
     manual_clock.advance(30.01)
     assert _send(guard, {**PARAMS, "Mensaje": "fine"}, lambda: "sent") == "sent"
+
+
+class _Params:
+    """A request given as raw provider parameters (the client only calls ``to_params``)."""
+
+    def __init__(self, params: dict[str, object]) -> None:
+        self._params = params
+
+    def to_params(self) -> dict[str, object]:
+        return dict(self._params)
+
+
+def test_memo_lets_not_yet_certificate_through_and_still_memoises_send_rejection(
+    make_guard: MakeGuard, sandbox: SandboxHandle, sandbox_settings: Settings, tmp_path: Path
+) -> None:
+    """A certificate -4 ("not yet") is remembered for minutes, not a day; a send -3 for a day."""
+    guard = make_guard()
+    message_id = sandbox.call("EnviarSMSCERTIFICADO", send_params()).json()[0]["idMensaje"]
+    params: dict[str, object] = {"Idmensaje": message_id, "Telefono": "34600000001"}
+
+    def certificate() -> object:
+        return guard.call(
+            function="certificate",
+            budget=Budget.QUERY,
+            fingerprint=params,
+            fn=lambda: client.certificate(_Params(params), tmp_path / "cert.zip"),
+        )
+
+    with MensatekClient(sandbox_settings) as client:
+        with pytest.raises(NotFound):
+            certificate()
+        with pytest.raises(RepeatedRejection):  # an immediate repeat stays local
+            certificate()
+        digest = fingerprint("certificate", params)
+        ttl_s = guard.memo._redis.ttl(guard.memo.key(digest))
+        assert 0 < ttl_s <= sandbox_settings.memo_not_yet_ttl_s < sandbox_settings.memo_ttl_s
+        guard.memo._redis.delete(guard.memo.key(digest))  # the short memo has expired
+        sandbox.tick(3)
+        certificate()
+        assert (tmp_path / "cert.zip").read_bytes().startswith(b"PK")
+        assert len(sandbox.requests("GetSMSCERTIFICADO")) == 2
+
+        bad = send_params(Remitente="THIS-IS-NOT-A-SENDER")
+        for expected in (BadRequestData, RepeatedRejection):
+            with pytest.raises(expected):
+                _send(guard, bad, lambda: client.send(_Params(bad)))
+        assert len(sandbox.requests("EnviarSMSCERTIFICADO")) == 2
+    assert guard.rejections.state()["count"] == 2  # the budget still counts the -4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import threading
 from datetime import datetime, timedelta
 from typing import Any
@@ -159,7 +160,7 @@ def test_jobs_provider_rejection_fails_after_one_request(
 
 def test_jobs_503s_then_success_is_sent(jobs_settings, job_store, job_worker, sandbox) -> None:  # type: ignore[no-untyped-def]
     """Two 503 answers are retried with backoff; the third attempt sends."""
-    sandbox.configure(error_5xx_rate=1.0)
+    sandbox.configure(error_5xx_rate=1.0, error_5xx_status=503)
     job_id = tasks.enqueue_send(_send(), settings=jobs_settings)
     wait_for(lambda: len(sandbox.requests("EnviarSMSCERTIFICADO")) >= 2)
     sandbox.configure(error_5xx_rate=0.0)
@@ -167,6 +168,25 @@ def test_jobs_503s_then_success_is_sent(jobs_settings, job_store, job_worker, sa
     assert record["status"] == "sent"
     statuses = [r["http_status"] for r in sandbox.requests("EnviarSMSCERTIFICADO")]
     assert statuses.count(200) == 1 and statuses[-1] == 200 and len(statuses) == record["attempts"]
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [{"error_5xx_rate": 1.0, "error_5xx_status": 502}, {"html_rate": 1.0, "html_status": 504}],
+    ids=["502", "504-html"],
+)
+def test_jobs_gateway_error_on_send_is_uncertain_and_not_resent(
+    jobs_settings, job_store, job_worker, sandbox, fault
+) -> None:  # type: ignore[no-untyped-def]
+    """A 502 or an HTML 504 page may hide a processed send: ``uncertain``, exactly one request."""
+    sandbox.configure(**fault)
+    job_id = tasks.enqueue_send(_send(), settings=jobs_settings)
+    record = wait_status(job_store, job_id, "uncertain", "sent", "failed", "dead")
+    assert record["status"] == "uncertain" and record["error"]["class"] == "ProviderUnavailable"
+    sandbox.configure(error_5xx_rate=0.0, html_rate=0.0)
+    job_worker.join()
+    assert len(sandbox.requests("EnviarSMSCERTIFICADO")) == 1
+    assert job_store.get(job_id)["status"] == "uncertain"  # type: ignore[index]
 
 
 def test_jobs_accept_then_timeout_is_uncertain_and_not_resent(
@@ -202,7 +222,10 @@ def test_jobs_malformed_messages_are_dead_lettered(
     jobs_runtime.broker.enqueue(message)
     letters = DeadLetters(jobs_runtime.broker, jobs_runtime.settings)
     found = wait_for(lambda: letters.list())
-    assert len(found) == 1 and reason in found[0].summary()["reason"]
+    assert len(found) == 1
+    recorded = found[0].summary()["reason"]
+    assert recorded.startswith("malformed message: ") and reason in recorded
+    assert ((found[0].message or {}).get("options") or {}).get("retries", 0) == 0  # no retry
     assert sandbox.requests() == []
 
 
@@ -216,3 +239,49 @@ def test_jobs_raw_dramatiq_message_is_adopted(jobs_runtime, job_store, job_worke
     )
     record = wait_status(job_store, "ext-1", "sent", "failed", "dead")
     assert record["status"] == "sent" and record["reference"] == "ext-1"
+
+
+@pytest.mark.parametrize("alias", ["reference", "referenciausuario", "Referencia", "REFERENCE"])
+def test_jobs_send_with_empty_reference_is_sent(
+    jobs_settings, job_store, job_worker, sandbox, alias
+) -> None:  # type: ignore[no-untyped-def]
+    """An empty reference under any alias is dropped; the job id becomes the reference."""
+    job_id = tasks.enqueue_send(_send(**{alias: ""}), settings=jobs_settings)
+    record = wait_status(job_store, job_id, "sent", "failed", "dead", "uncertain")
+    assert record["status"] == "sent" and record["reference"] == job_id
+    (sent,) = sandbox.requests("EnviarSMSCERTIFICADO")
+    assert sent["params"]["Referenciausuario"] == job_id
+
+
+@pytest.mark.parametrize(
+    ("extra", "reference"),
+    [({"Referencia": ""}, "ext-empty"), ({"Referencia": "mine-1"}, None)],
+)
+def test_jobs_raw_message_with_referencia_alias_is_adopted(
+    jobs_runtime, job_store, job_worker, sandbox, extra, reference
+) -> None:  # type: ignore[no-untyped-def]
+    """An adopted raw send keeps its ``Referencia``, or gets the job id when it is empty."""
+    kwargs = {"v": 1, "job_id": "ext-empty", "kind": "send", "payload": _send(**extra)}
+    jobs_runtime.broker.enqueue(
+        Message(
+            queue_name="certsms.send", actor_name="certsms.send", args=(), kwargs=kwargs, options={}
+        )
+    )
+    record = wait_status(job_store, "ext-empty", "sent", "failed", "dead")
+    assert record["status"] == "sent" and (record.get("reference") or None) == reference
+    (sent,) = sandbox.requests("EnviarSMSCERTIFICADO")
+    assert sent["params"]["Referenciausuario"] == (reference or "mine-1")
+
+
+def test_jobs_idempotency_key_of_a_missing_job_is_taken_over(
+    jobs_runtime, jobs_settings, job_store
+) -> None:  # type: ignore[no-untyped-def]
+    """A key left pointing at a job that was never recorded yields a new, queued job."""
+    planted = json.dumps({"job_id": "never-recorded", "payload_hash": "x", "kind": "send"})
+    jobs_runtime.redis.set(jobs_settings.key("idem", "order-1"), planted, ex=3600)
+    job_id = tasks.enqueue_send(_send(), idempotency_key="order-1", settings=jobs_settings)
+    assert job_id != "never-recorded"
+    assert job_store.get(job_id)["status"] == "queued"  # type: ignore[index]
+    assert _queued(jobs_runtime) == 1
+    again = tasks.enqueue_send(_send(), idempotency_key="order-1", settings=jobs_settings)
+    assert again == job_id and _queued(jobs_runtime) == 1  # a live job's key still holds

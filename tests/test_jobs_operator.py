@@ -77,3 +77,24 @@ def test_jobs_dead_list_show_retry_purge(
     assert last_json(capsys.readouterr().out)["purged"] >= 1
     assert main(["dead", "list", "--json"]) == 0
     assert last_json(capsys.readouterr().out)["dead_letters"] == []
+
+
+def _queued_messages(rt) -> int:  # type: ignore[no-untyped-def]
+    return int(rt.redis.hlen(f"{rt.broker.namespace}:certsms.send.msgs"))
+
+
+def test_jobs_resolve_resend_refuses_in_flight_without_force(
+    jobs_runtime, jobs_settings, job_store, monkeypatch, capsys, cli_logging
+) -> None:  # type: ignore[no-untyped-def]
+    """``--resend`` on an in_flight send exits 2 and queues nothing; ``--force`` resends it."""
+    _env(monkeypatch, jobs_settings)
+    job_id = tasks.enqueue_send(send_params(Mensaje="Hola"), settings=jobs_settings)
+    assert job_store.transition(job_id, JobStatus.IN_FLIGHT, incr_attempts=1)
+    before = _queued_messages(jobs_runtime)
+    assert main(["resolve", job_id, "--resend"]) == 2
+    assert "in_flight" in capsys.readouterr().err
+    assert job_store.status(job_id) == JobStatus.IN_FLIGHT
+    assert _queued_messages(jobs_runtime) == before
+    assert main(["resolve", job_id, "--resend", "--force", "--json"]) == 0
+    assert last_json(capsys.readouterr().out)["status"] == "queued"
+    assert _queued_messages(jobs_runtime) == before + 1

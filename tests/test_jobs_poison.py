@@ -7,12 +7,15 @@ from contextlib import contextmanager
 from typing import Any
 
 import dramatiq
+import pytest
 
 import tasks
 from tests.fixtures.jobs import wait_for, wait_status
 from tests.fixtures.sandbox import send_params
 from worker.broker import Runtime
 from worker.deadletter import DeadLetters
+from worker.errors import InvalidTransition
+from worker.jobs.store import JobStatus
 
 SEND_QUEUE = "certsms.send"
 
@@ -80,3 +83,50 @@ def test_jobs_undecodable_message_is_dead_lettered_and_worker_continues(
     assert found[0].summary()["reason"].startswith("undecodable message")
     assert record["status"] == "sent" and record["idmensaje"]
     assert bad_rid not in _queued_rids(jobs_runtime)
+
+
+def test_jobs_poison_in_flight_send_is_uncertain_and_not_retried(
+    jobs_runtime, jobs_settings, job_store, sandbox
+) -> None:  # type: ignore[no-untyped-def]
+    """A poisoned send that was in flight becomes uncertain; ``dead retry`` refuses to resend it."""
+    limit = jobs_settings.max_redeliveries
+    job_id = tasks.enqueue_send(_send(), settings=jobs_settings)
+    (rid,) = _queued_rids(jobs_runtime)
+    # a worker claimed it and died mid-send, again and again
+    assert job_store.transition(job_id, JobStatus.IN_FLIGHT, incr_attempts=1)
+    _mark_delivered(jobs_runtime, rid, limit + 1)
+    letters = DeadLetters(jobs_runtime.broker, jobs_runtime.settings)
+    with _worker(jobs_runtime):
+        found = wait_for(lambda: letters.list())
+        record = wait_status(job_store, job_id, "uncertain", "dead")
+    assert record["status"] == "uncertain"
+    assert record["reason"].startswith("poison") and "in_flight" in record["reason"]
+    with pytest.raises(InvalidTransition, match="certsms resolve"):
+        letters.retry(found[0].id)
+    assert job_store.status(job_id) == JobStatus.UNCERTAIN
+    assert _queued_rids(jobs_runtime) == set()
+    assert sandbox.requests("EnviarSMSCERTIFICADO") == []
+
+
+def test_jobs_dead_retry_refuses_a_send_that_reached_the_provider(
+    jobs_runtime, jobs_settings, job_store, sandbox
+) -> None:  # type: ignore[no-untyped-def]
+    """A dead send with attempts and an idMensaje is not retried; a never-posted one is."""
+    limit = jobs_settings.max_redeliveries
+    posted = tasks.enqueue_send(_send(), settings=jobs_settings)
+    (posted_rid,) = _queued_rids(jobs_runtime)
+    fresh = tasks.enqueue_send(_send(), settings=jobs_settings)
+    (fresh_rid,) = _queued_rids(jobs_runtime) - {posted_rid}
+    for rid in (posted_rid, fresh_rid):
+        _mark_delivered(jobs_runtime, rid, limit + 1)
+    letters = DeadLetters(jobs_runtime.broker, jobs_runtime.settings)
+    with _worker(jobs_runtime):
+        wait_for(lambda: len(letters.list()) == 2)
+        wait_status(job_store, posted, "dead")
+        wait_status(job_store, fresh, "dead")
+    job_store.transition(posted, JobStatus.DEAD, force=True, incr_attempts=1, idmensaje=991)
+    with pytest.raises(InvalidTransition):
+        letters.retry(posted_rid)
+    assert job_store.status(posted) == JobStatus.DEAD
+    assert letters.retry(fresh_rid)["retried"] is True
+    assert job_store.status(fresh) == JobStatus.QUEUED

@@ -9,6 +9,7 @@ import pytest
 
 from worker.errors import IdempotencyConflict
 from worker.jobs import IdempotencyKeys, JobStatus, JobStore
+from worker.jobs.idempotency import CLAIM_GRACE_S
 
 
 @pytest.fixture
@@ -116,3 +117,70 @@ def test_idempotency_twenty_concurrent_claims_make_one_job(redis_client, setting
         t.join()
     assert sum(created for _, created in results) == 1
     assert len({job for job, _ in results}) == 1
+
+
+def test_store_transition_trims_status_index_past_retention(store: JobStore, settings) -> None:  # type: ignore[no-untyped-def]
+    """An index entry older than the retention is trimmed by the next move into that status."""
+    retention = settings.job_retention_s
+    now = datetime.now(UTC).timestamp()
+    failed_index = settings.key("jobs", "status", "failed")
+    store.redis.zadd(failed_index, {"long-gone": now - retention - 10, "recent": now - 5})
+    store.create("t1", kind="report", payload={}, now=now)
+    assert store.transition("t1", JobStatus.FAILED, now=now)
+    members = {m.decode() for m in store.redis.zrange(failed_index, 0, -1)}
+    assert members == {"recent", "t1"}
+
+
+def test_store_transition_refreshes_reference_and_message_indexes(
+    store: JobStore, settings
+) -> None:  # type: ignore[no-untyped-def]
+    """A transition gives the job's by_reference and by_message keys its retention again."""
+    retention = settings.job_retention_s
+    store.create("t2", kind="send", payload={}, reference="ref-t2")
+    assert store.transition("t2", JobStatus.SENT, idmensaje=777)
+    by_reference = settings.key("jobs", "by_reference", "ref-t2")
+    by_message = settings.key("jobs", "by_message", "777")
+    store.redis.expire(by_reference, 5)
+    store.redis.expire(by_message, 5)
+    store.redis.set(settings.key("jobs", "by_reference", "other"), "someone-else", ex=5)
+    assert store.transition("t2", JobStatus.DELIVERED)
+    assert store.redis.ttl(by_reference) > retention - 60
+    assert store.redis.ttl(by_message) > retention - 60
+    assert store.find_by_reference("ref-t2") == "t2" and store.find_by_message_id(777) == "t2"
+
+
+def test_store_transition_leaves_a_reused_reference_alone(store: JobStore, settings) -> None:  # type: ignore[no-untyped-def]
+    """A reference index that now names another job keeps its own TTL."""
+    store.create("t3", kind="send", payload={}, reference="shared")
+    store.redis.set(settings.key("jobs", "by_reference", "shared"), "t4", ex=5)
+    assert store.transition("t3", JobStatus.RUNNING)
+    assert 0 < store.redis.ttl(settings.key("jobs", "by_reference", "shared")) <= 5
+
+
+def test_idempotency_takes_over_a_key_whose_job_never_came(redis_client, settings) -> None:  # type: ignore[no-untyped-def]
+    """A key whose job is missing (past the grace) or rejected is taken over; a live one is not."""
+    store = JobStore(redis_client, settings)
+    keys = IdempotencyKeys(redis_client, settings)
+    now = datetime.now(UTC).timestamp()
+    old = now - CLAIM_GRACE_S - 1
+    assert keys.claim("gone", job_id="dead1", kind="credits", payload={}, now=old).created
+    taken = keys.claim("gone", job_id="new1", kind="credits", payload={"x": 1},
+                       job_status=store.status, now=now)  # fmt: skip
+    assert taken.created and keys.lookup("gone") == "new1"
+    # young claim, record not written yet: still honoured
+    again = keys.claim("gone", job_id="new2", kind="credits", payload={"x": 1},
+                       job_status=store.status, now=now)  # fmt: skip
+    assert not again.created and again.job_id == "new1"
+    store.create("rej", kind="credits", payload={})
+    store.transition("rej", JobStatus.REJECTED, force=True)
+    assert keys.claim("r", job_id="rej", kind="credits", payload={}, now=old).created
+    assert keys.claim("r", job_id="new3", kind="credits", payload={},
+                      job_status=store.status, now=now).created  # fmt: skip
+    store.create("live", kind="credits", payload={})
+    assert keys.claim("l", job_id="live", kind="credits", payload={}, now=old).created
+    same = keys.claim("l", job_id="new4", kind="credits", payload={},
+                      job_status=store.status, now=now)  # fmt: skip
+    assert not same.created and same.job_id == "live"
+    with pytest.raises(IdempotencyConflict):
+        keys.claim("l", job_id="new5", kind="credits", payload={"x": 2},
+                   job_status=store.status, now=now)  # fmt: skip

@@ -241,6 +241,16 @@ def test_upload_library_errors(
     assert info.value.res == res
 
 
+def test_upload_on_trial_account_is_file_library_error(
+    client: MensatekClient, sandbox: SandboxHandle
+) -> None:
+    """A trial account's upload answer (Res -18) → FileLibraryError with res -18."""
+    sandbox.configure(trial_account=True)
+    with pytest.raises(FileLibraryError) as info:
+        client.upload(UploadRequest("contrato.pdf", PDF))
+    assert info.value.res == -18 and info.value.function == "upload"
+
+
 @pytest.mark.parametrize("mode", ["res", "http401"])
 def test_wrong_credentials_raise_authentication_failed(
     sandbox: SandboxHandle, sandbox_settings: Settings, mode: str

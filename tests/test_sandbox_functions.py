@@ -218,6 +218,17 @@ def test_sandbox_upload_multipart_files_mode(sandbox: SandboxHandle) -> None:
     assert sandbox.state()["accounts"]["demo"]["files"][0]["size_bytes"] == len(PDF)
 
 
+def test_sandbox_upload_on_trial_account_is_refused(sandbox: SandboxHandle) -> None:
+    """trial_account=true answers every upload -18 and stores nothing; false uploads again."""
+    body = {"Nombre": "a.pdf", "Tipo": "BASE64", "Contenido": base64.b64encode(PDF).decode()}
+    sandbox.configure(trial_account=True)
+    answer = first(sandbox.call("CargarFichero", body))
+    assert answer["Res"] == "-18" and "Trial" in answer["Error"]
+    assert first(sandbox.call("ListarFicheros"))["Ficheros"] == "[]"
+    sandbox.configure(trial_account=False)
+    assert first(sandbox.call("CargarFichero", body))["Res"] == "1"
+
+
 def test_sandbox_upload_errors(sandbox: SandboxHandle) -> None:
     """Each upload error has its code: Tipo, content, file, format, base64, size, quota."""
     b64 = base64.b64encode(PDF).decode()

@@ -194,3 +194,20 @@ def test_password_from_settings_is_secret(web_settings: Settings) -> None:
     """The fixture's password is a SecretStr (never printed with the settings)."""
     assert isinstance(web_settings.callback_password, SecretStr)
     assert CALLBACK_PASSWORD not in repr(web_settings)
+
+
+@pytest.mark.parametrize("opener", ["[", '{"a":'])
+def test_deeply_nested_json_callback_is_400_not_500(
+    web_server: WebServer, redis_client: redis.Redis, web_settings: Settings, opener: str
+) -> None:
+    """A JSON body nested too deeply to decode (under the size cap) is 400 with a reason."""
+    body = (opener * 60000).encode()[: web_settings.callback_max_body_bytes]  # under the cap
+    response = requests.post(
+        f"{web_server.url}/callbacks/mensatek",
+        data=body,
+        auth=AUTH,
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
+    assert "nested too deeply" in response.json()["error"]
+    assert queued_callbacks(redis_client, web_settings) == []

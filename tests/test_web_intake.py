@@ -87,3 +87,16 @@ def test_intake_auth_kind_and_body_errors(
     assert requests.get(f"{web_server.url}/v1/jobs/nope", headers=BEARER).status_code == 404
     assert requests.get(f"{web_server.url}/v1/jobs/nope").status_code == 401
     assert _queued_jobs(redis_client, web_settings, "certsms.send") == []
+
+
+def test_intake_deeply_nested_json_is_400_not_500(
+    web_server: WebServer, redis_client: redis.Redis, web_settings: Settings
+) -> None:
+    """A JSON body nested too deeply to decode (under the intake cap) is 400 with a reason."""
+    response = requests.post(
+        f"{web_server.url}/v1/jobs/send", data=b"[" * 60000, headers={**BEARER,
+        "Content-Type": "application/json"},
+    )  # fmt: skip
+    assert response.status_code == 400, response.text
+    assert "nested too deeply" in response.json()["error"]
+    assert _queued_jobs(redis_client, web_settings, "certsms.send") == []

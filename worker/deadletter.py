@@ -23,7 +23,7 @@ from dramatiq.message import Message
 from config.settings import Settings
 from tasks.contract import QUEUES
 from worker.errors import InvalidTransition, JobError, error_record
-from worker.jobs.store import JobStatus, JobStore, utc_now_iso
+from worker.jobs.store import RANK, JobStatus, JobStore, utc_now_iso
 
 DEAD_TTL_S = 7 * 86_400
 
@@ -82,7 +82,23 @@ def dead_letter_message(
         fields: dict[str, Any] = {"reason": reason, "dead_letter_id": rid}
         if error is not None:
             fields["error"] = error
-        store.transition(job_id, JobStatus.DEAD, **fields)
+        for _ in range(3):
+            # a send in flight may have reached the provider: its outcome is unknown, so
+            # it is uncertain (settled by `certsms resolve`), never dead (and retryable)
+            done = store.transition(
+                job_id, JobStatus.UNCERTAIN, expect=[JobStatus.IN_FLIGHT],
+                **{**fields, "reason": f"{reason} (while in_flight: outcome unknown)"},
+            )  # fmt: skip
+            if done or done.reason == "missing":
+                return
+            done = store.transition(job_id, JobStatus.DEAD, expect=_DEAD_FROM, **fields)
+            if done or done.previous != JobStatus.IN_FLIGHT:
+                return
+
+
+#: The statuses a dead-lettered message's job moves to ``dead`` from (forward only),
+#: except ``in_flight`` (which becomes ``uncertain``).
+_DEAD_FROM = [s for s, r in RANK.items() if r < RANK[JobStatus.DEAD] and s != JobStatus.IN_FLIGHT]
 
 
 @dataclass(frozen=True)
@@ -200,17 +216,25 @@ class DeadLetters:
         )
         job_id = letter.summary().get("job_id")
         store = JobStore(self.client, self.settings)
-        if isinstance(job_id, str) and store.status(job_id) is not None:
-            current = store.status(job_id)
+        record = store.get(job_id) if isinstance(job_id, str) else None
+        if isinstance(job_id, str) and record is not None:
+            current = JobStatus(record["status"])
             allowed = {JobStatus.DEAD, JobStatus.FAILED, JobStatus.QUEUED, JobStatus.RUNNING}
+            if record.get("kind") == "send" and int(record.get("attempts") or 0) > 0:
+                # it was posted before: only a definite not-sent outcome may be posted again
+                allowed = set() if record.get("idmensaje") else allowed - {JobStatus.RUNNING}
             if current not in allowed:
                 raise InvalidTransition(
-                    f"job {job_id} is {current}; only dead or failed jobs are retried "
-                    "(an uncertain send is resolved with `certsms resolve`)"
+                    f"job {job_id} is {current}; only dead or failed jobs that did not reach "
+                    "the provider are retried (settle a send whose outcome is unknown or "
+                    "known with `certsms resolve`)"
                 )
-            store.transition(
-                job_id, JobStatus.QUEUED, force=True, reason="operator retry", event="job_retried"
-            )
+            moved = store.transition(
+                job_id, JobStatus.QUEUED, expect=list(allowed), reason="operator retry",
+                event="job_retried",
+            )  # fmt: skip
+            if not moved:
+                raise InvalidTransition(f"job {job_id} changed to {moved.previous}; try again")
         self.broker.enqueue(message)
         self._remove(letter)
         return {"id": rid, "job_id": job_id, "message_id": message.message_id, "retried": True}

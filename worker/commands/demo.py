@@ -133,7 +133,7 @@ def running_stack(var_dir: Path, pace: Pace, *, threads: int) -> Iterator[Stack]
     from sandbox import SandboxConfig, SandboxServer
     from worker.broker import setup
     from worker.embedded_redis import EmbeddedRedis, free_port
-    from worker.web import create_app
+    from worker.web import create_app, waitress_options
 
     callback_password = "demo-" + str(int(time.time()))
     redis_server = EmbeddedRedis().start()
@@ -182,6 +182,7 @@ def running_stack(var_dir: Path, pace: Pace, *, threads: int) -> Iterator[Stack]
             port=web_port,
             threads=4,
             ident="certsms-demo",
+            **waitress_options(settings),
         )
         web_thread = threading.Thread(target=server.run, name="demo-web", daemon=True)
         web_thread.start()
@@ -361,7 +362,7 @@ class Demo:
 
         self.display.heading("4. A provider outage: the breaker rides it out")
         guard = ProviderGuard(self.stack.redis, self.stack.settings)
-        self.stack.sandbox_config(error_5xx_rate=1.0)
+        self.stack.sandbox_config(error_5xx_rate=1.0, error_5xx_status=503)
         self.display.say("sandbox now answers every request with a 5xx", style="red")
         base = example("send-plain")
         jobs = [

@@ -208,6 +208,12 @@ def cmd_resolve(args: argparse.Namespace) -> int:
         raise BadInput(
             f"JOB_ID: job is {current}; only uncertain (or stuck in_flight) jobs are resolved"
         )
+    if args.resend and current == JobStatus.IN_FLIGHT and not args.force:
+        raise BadInput(
+            f"JOB_ID: job {args.job_id} is in_flight: a worker may still be waiting for the "
+            "provider, and resending could post it twice. Wait for the sweeper to mark it "
+            "uncertain, or pass --force if you know no worker holds it"
+        )
     if args.sent is not None:
         if not args.sent.isdigit():
             raise BadInput("--sent: the provider's idMensaje (digits)")
@@ -216,8 +222,9 @@ def cmd_resolve(args: argparse.Namespace) -> int:
             reason="resolved by operator: sent", event="job_resolved",
         )  # fmt: skip
     else:
+        resendable = allowed if args.force else {JobStatus.UNCERTAIN}
         ok = store.transition(
-            args.job_id, JobStatus.QUEUED, force=True, expect=list(allowed),
+            args.job_id, JobStatus.QUEUED, force=True, expect=list(resendable),
             reason="resolved by operator: resend", event="job_resolved",
         )  # fmt: skip
         if ok:
@@ -273,5 +280,10 @@ def register(subparsers: Any) -> None:
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--sent", metavar="IDMENSAJE", help="it was sent: the provider's idMensaje")
     group.add_argument("--resend", action="store_true", help="it was not sent: post it again")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="with --resend: also resend an in_flight job (only if no worker holds it)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_resolve)

@@ -31,9 +31,15 @@ def run(args: argparse.Namespace) -> int:
     """Build the app from the environment and serve it until interrupted."""
     import waitress
 
+    from config.settings import load_settings
+    from worker.web.serving import waitress_options
     from worker.web.wsgi import build
 
-    app = build()
-    log.info("web_started", host=args.host, port=args.port, threads=args.threads)
-    waitress.serve(app, host=args.host, port=args.port, threads=args.threads, ident="certsms")
+    settings = load_settings()
+    app = build(settings)
+    options = waitress_options(settings)
+    log.info("web_started", host=args.host, port=args.port, threads=args.threads, **options)
+    waitress.serve(
+        app, host=args.host, port=args.port, threads=args.threads, ident="certsms", **options
+    )
     return 0

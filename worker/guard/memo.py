@@ -9,7 +9,9 @@ provider treats as spam.
 Not memoised: :class:`AuthenticationFailed` (the breaker handles it, and the
 fingerprint has no credentials, so the memo would outlive a credentials fix) and
 :class:`InsufficientCredits` (the same send succeeds once credits are topped up;
-the rejection budget still counts it).
+the rejection budget still counts it), and :class:`NotFound` from the idempotent
+queries (``certificate``, ``report``: a ``-4`` "no data for these data *yet*" turns
+into an answer once the provider has indexed the message; the budget still counts it).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import structlog
 from redis import Redis
 
 from config.settings import Settings
-from mensatek.errors import AuthenticationFailed, InsufficientCredits, ProviderRejected
+from mensatek.errors import AuthenticationFailed, InsufficientCredits, NotFound, ProviderRejected
 from worker import metrics
 from worker.guard._common import text
 from worker.guard.errors import RepeatedRejection
@@ -30,6 +32,10 @@ from worker.guard.errors import RepeatedRejection
 log = structlog.get_logger(__name__)
 
 NOT_MEMOISED: tuple[type[ProviderRejected], ...] = (AuthenticationFailed, InsufficientCredits)
+NOT_FOUND_RETRYABLE: frozenset[str] = frozenset({"certificate", "report"})
+"""Query functions whose :class:`NotFound` means "not yet": remembered only for
+``memo_not_yet_ttl_s`` (minutes), so a later retry reaches the provider while an
+immediate repeat of the same failing query does not."""
 _SECRET_MARKERS = ("token", "password", "secret", "authorization", "apikey", "api_key")
 
 
@@ -57,9 +63,18 @@ def fingerprint(function: str, params: Mapping[str, object]) -> str:
     return hashlib.sha256(f"{function}\n{canonical}".encode()).hexdigest()
 
 
-def is_memoised(error: BaseException) -> bool:
-    """Whether this error is remembered: a provider rejection other than :data:`NOT_MEMOISED`."""
+def is_memoised(error: BaseException, function: str) -> bool:
+    """Whether this error of ``function`` is remembered: a provider rejection other
+    than :data:`NOT_MEMOISED` (see :func:`memo_ttl_s` for how long)."""
     return isinstance(error, ProviderRejected) and not isinstance(error, NOT_MEMOISED)
+
+
+def memo_ttl_s(settings: Settings, error: BaseException, function: str) -> int:
+    """How long a rejection is remembered: ``memo_ttl_s``, or ``memo_not_yet_ttl_s``
+    for a "not yet" :class:`NotFound` of a query in :data:`NOT_FOUND_RETRYABLE`."""
+    if isinstance(error, NotFound) and function in NOT_FOUND_RETRYABLE:
+        return min(settings.memo_not_yet_ttl_s, settings.memo_ttl_s)
+    return settings.memo_ttl_s
 
 
 class FailureMemo:
@@ -98,7 +113,7 @@ class FailureMemo:
         self, function: str, params: Mapping[str, object], error: ProviderRejected, *, now_s: float
     ) -> bool:
         """Store the first rejection of this request; ``False`` if already known or exempt."""
-        if not is_memoised(error):
+        if not is_memoised(error, function):
             return False
         digest = fingerprint(function, params)
         record = {
@@ -112,7 +127,7 @@ class FailureMemo:
             "request_id": error.request_id,
             "at": now_s,
         }
-        ttl_s = self._settings.memo_ttl_s
+        ttl_s = memo_ttl_s(self._settings, error, function)
         stored = bool(self._redis.set(self.key(digest), json.dumps(record), nx=True, ex=ttl_s))
         if stored:
             pipe = self._redis.pipeline()

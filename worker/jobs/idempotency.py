@@ -6,13 +6,22 @@ the job; every later one with the same payload gets the first job's id and queue
 nothing; a different payload under the same key is an :class:`IdempotencyConflict`.
 The payload hash is taken over the kind and the payload with its keys lower-cased
 (provider names are case-insensitive), before the reference is filled in.
+
+A key whose job never came to be is taken over: when the caller passes
+``job_status`` and the key's job is ``rejected`` (its enqueue failed) or has no
+record although the claim is older than :data:`CLAIM_GRACE_S` (the producer died
+between the claim and the record), the next claim replaces the key with a
+compare-and-set on its stored value and creates a new job, whatever the old
+payload was. A claim younger than the grace whose record is not written yet is
+still honoured (its producer is about to write it).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -20,6 +29,20 @@ import redis
 
 from config.settings import Settings
 from worker.errors import IdempotencyConflict
+from worker.jobs.status import JobStatus
+
+#: How long a claim whose job record is missing is still honoured (its producer is
+#: between the claim and the record); after that the key is taken over.
+CLAIM_GRACE_S = 30.0
+
+#: Replace the key's value only if it still is the value the caller read.
+_TAKEOVER_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+  return 1
+end
+return 0
+"""
 
 
 def _canonical(value: Any) -> Any:
@@ -56,22 +79,57 @@ class IdempotencyKeys:
     def _key(self, key: str) -> str:
         return self.settings.key("idem", key)
 
-    def claim(self, key: str, *, job_id: str, kind: str, payload: Mapping[str, Any]) -> Claim:
+    def claim(
+        self,
+        key: str,
+        *,
+        job_id: str,
+        kind: str,
+        payload: Mapping[str, Any],
+        job_status: Callable[[str], JobStatus | None] | None = None,
+        now: float | None = None,
+    ) -> Claim:
         """Claim ``key`` for ``job_id``; or the earlier job's id for the same payload.
 
         Raises :class:`IdempotencyConflict` when the key holds a different payload.
+        With ``job_status`` (the status of a job id, None when it has no record), a
+        key whose job is rejected or missing (see the module docstring) is taken over.
         """
         digest = payload_hash(kind, payload)
-        value = json.dumps({"job_id": job_id, "payload_hash": digest, "kind": kind})
-        if self.redis.set(self._key(key), value, nx=True, ex=self.settings.job_retention_s):
-            return Claim(job_id=job_id, created=True)
-        raw = self.redis.get(self._key(key))
-        if raw is None:  # expired between the two commands: try once more
-            return self.claim(key, job_id=job_id, kind=kind, payload=payload)
-        existing = json.loads(cast(bytes, raw))
-        if existing.get("payload_hash") != digest:
-            raise IdempotencyConflict(key, str(existing.get("job_id")))
-        return Claim(job_id=str(existing["job_id"]), created=False)
+        now = time.time() if now is None else now
+        value = json.dumps(
+            {"job_id": job_id, "payload_hash": digest, "kind": kind, "claimed_at": now}
+        )
+        ttl = self.settings.job_retention_s
+        for _ in range(10):
+            if self.redis.set(self._key(key), value, nx=True, ex=ttl):
+                return Claim(job_id=job_id, created=True)
+            raw = self.redis.get(self._key(key))
+            if raw is None:  # expired between the two commands: try once more
+                continue
+            existing = json.loads(cast(bytes, raw))
+            if job_status is not None and self._abandoned(existing, job_status, now):
+                if self._takeover(self._key(key), cast(bytes, raw), value, ttl):
+                    return Claim(job_id=job_id, created=True)
+                continue  # another producer changed the key first: look again
+            if existing.get("payload_hash") != digest:
+                raise IdempotencyConflict(key, str(existing.get("job_id")))
+            return Claim(job_id=str(existing["job_id"]), created=False)
+        raise RuntimeError(f"idempotency key {key!r} kept changing")  # pragma: no cover
+
+    @staticmethod
+    def _abandoned(
+        existing: Mapping[str, Any], job_status: Callable[[str], JobStatus | None], now: float
+    ) -> bool:
+        """Whether the key's job never came to be (rejected, or no record past the grace)."""
+        status = job_status(str(existing.get("job_id")))
+        if status is not None:
+            return status == JobStatus.REJECTED
+        claimed_at = existing.get("claimed_at")
+        return not isinstance(claimed_at, int | float) or now - claimed_at >= CLAIM_GRACE_S
+
+    def _takeover(self, redis_key: str, old: bytes, new: str, ttl: int) -> bool:
+        return bool(self.redis.eval(_TAKEOVER_LUA, 1, redis_key, old, new, ttl))
 
     def release(self, key: str, *, job_id: str) -> None:
         """Forget ``key`` if it still belongs to ``job_id`` (the enqueue failed)."""

@@ -215,6 +215,8 @@ class JobStore:
             to, fields, settings=self.settings, status_prefix=self._index("status") + ":",
             now=now, force=force, expect=expect, guard=guard, event=event,
             by_message_key=by_message, want=want,
+            reference_prefix=self._index("by_reference") + ":",
+            message_prefix=self._index("by_message") + ":",
         )  # fmt: skip
         raw = self._transition(keys=[self.job_key(job_id), self.events_key], args=args)
         return transition_result(cast(list[Any], raw))

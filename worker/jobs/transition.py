@@ -3,6 +3,8 @@
 The script (:data:`TRANSITION_LUA`) reads the status, refuses a backwards move
 (unless ``expect`` names the current status or ``force``), checks an optional guard
 field, writes the new status and fields, moves the job between the status indexes
+(trimming entries older than the retention from the one it enters), refreshes the
+retention of the record and its ``by_reference`` / ``by_message`` index entries
 and appends the event, all in one step: two workers racing on a job cannot both win.
 """
 
@@ -29,6 +31,7 @@ local guard_field, guard_value = ARGV[10], ARGV[11]
 local nfields = tonumber(ARGV[12])
 local ranks = cjson.decode(ARGV[13])
 local by_message, want = ARGV[14], ARGV[15]
+local reference_prefix, message_prefix = ARGV[16], ARGV[17]
 if expect ~= '' then
   local ok = false
   for s in string.gmatch(expect, '[^,]+') do if s == status then ok = true end end
@@ -42,7 +45,7 @@ end
 local id = redis.call('HGET', job, 'id')
 local kind = redis.call('HGET', job, 'kind') or ''
 redis.call('HSET', job, 'status', to, 'updated_at', iso)
-local first = 16
+local first = 18
 for i = first, first + 2 * nfields - 1, 2 do
   local name, value = ARGV[i], ARGV[i + 1]
   if string.sub(name, 1, 1) == '+' then
@@ -57,6 +60,7 @@ redis.call('EXPIRE', job, ttl)
 redis.call('EXPIRE', job .. ':recipients', ttl)
 redis.call('ZREM', prefix .. status, id)
 redis.call('ZADD', prefix .. to, now, id)
+redis.call('ZREMRANGEBYSCORE', prefix .. to, '-inf', '(' .. (tonumber(now) - tonumber(ttl)))
 local entry = {'v', '1', 'event', event, 'job_id', id, 'kind', kind, 'at', iso,
                'status', to, 'previous_status', status}
 for i = first + 2 * nfields, #ARGV, 2 do
@@ -65,6 +69,17 @@ end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', unpack(entry))
 if by_message ~= '' and kind == 'send' then
   redis.call('SET', by_message, id, 'EX', ttl)
+end
+local function refresh(index)
+  if redis.call('GET', index) == id then redis.call('EXPIRE', index, ttl) end
+end
+local reference = redis.call('HGET', job, 'reference')
+if reference and reference ~= '' and reference_prefix ~= '' then
+  refresh(reference_prefix .. reference)
+end
+local idmensaje = redis.call('HGET', job, 'idmensaje')
+if idmensaje and idmensaje ~= '' and message_prefix ~= '' and kind == 'send' then
+  refresh(message_prefix .. idmensaje)
 end
 local wanted = ''
 if want ~= '' then wanted = redis.call('HGET', job, want) or '' end
@@ -102,10 +117,14 @@ def transition_args(
     event: str,
     by_message_key: str = "",
     want: str = "",
+    reference_prefix: str = "",
+    message_prefix: str = "",
 ) -> list[str]:
     """The script's ``ARGV``: the move, then the fields to write, then the event's extras.
 
     A field named ``incr_<name>`` becomes ``+<name>`` (incremented by its value).
+    ``reference_prefix`` / ``message_prefix`` are the ``by_reference`` / ``by_message``
+    index keys without the value: the job's entries there get its retention again.
     """
     pairs: list[str] = []
     for name, value in fields.items():
@@ -137,6 +156,8 @@ def transition_args(
         RANKS_JSON,
         by_message_key,
         want,
+        reference_prefix,
+        message_prefix,
         *pairs,
         *events,
     ]

@@ -18,11 +18,14 @@ from worker.web.callback_schema import (
     StatusCallback,
     parse_callback,
 )
+from worker.web.serving import max_request_body_bytes, waitress_options
 
 __all__ = [  # noqa: RUF022 - grouped
     # app
     "check_web_settings",
     "create_app",
+    "max_request_body_bytes",
+    "waitress_options",
     # callbacks
     "AttachmentEvent",
     "Callback",

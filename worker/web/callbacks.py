@@ -61,7 +61,9 @@ def _read_fields() -> dict[str, Any]:
     if mimetype == "application/json" or (not mimetype and raw.lstrip()[:1] in (b"{", b"[")):
         try:
             document = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except RecursionError:  # e.g. "[" * 60000: nested too deeply to decode
+            raise _Unreadable(400, "body is not valid JSON: nested too deeply") from None
+        except ValueError:  # JSONDecodeError, UnicodeDecodeError
             raise _Unreadable(400, "body is not valid JSON") from None
         if isinstance(document, list) and len(document) == 1:
             document = document[0]  # tolerate the provider's list-wrapping habit

@@ -82,7 +82,9 @@ def create_job(kind: str) -> tuple[Response, int]:
         return _json({"error": "body too large", "max_bytes": INTAKE_MAX_BODY_BYTES}, 413)
     try:
         payload = json.loads(raw) if raw.strip() else {}
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except RecursionError:  # e.g. "[" * 60000: nested too deeply to decode
+        return _json({"error": "body is not valid JSON: nested too deeply"}, 400)
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError
         return _json({"error": "body is not valid JSON"}, 400)
     if not isinstance(payload, dict):
         return _json({"error": "body must be a JSON object"}, 400)

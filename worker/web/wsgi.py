@@ -1,6 +1,6 @@
 """The WSGI entry for gunicorn (the Procfile's ``web:`` line)::
 
-    gunicorn --bind 0.0.0.0:$PORT --threads 8 'worker.web.wsgi:app'
+    gunicorn --workers 2 --threads 4 --bind 0.0.0.0:${PORT:-8080} 'worker.web.wsgi:app'
 
 Reads the settings from the environment, configures logging and the broker once per
 process, and builds the app. ``certsms web`` serves the same app with waitress.
