@@ -150,3 +150,14 @@ def test_sweeper_stalled_queued_job_is_requeued_once(
     with structlog.testing.capture_logs() as logs:
         assert sweepers.stalled(now=later) == [kept]
     assert [line["job_id"] for line in logs if line["event"] == "job_stalled"] == [lost]
+
+
+def test_maintenance_lease_outlasts_one_poll_batch() -> None:
+    """The leader's lease is longer than a full poll batch at the query budget."""
+    from config.settings import Settings
+    from worker.maintenance import lease_ttl_s
+
+    settings = Settings(poller_batch_size=50, rate_limit_query_per_s=1.0)
+    assert lease_ttl_s(settings) >= 50 / 1.0
+    fast = Settings(poller_batch_size=10, rate_limit_query_per_s=10.0, maintenance_interval_s=5)
+    assert lease_ttl_s(fast) == 31.0  # one batch (1 s) + margin (30 s) beats 4 cycles (20 s)

@@ -50,6 +50,16 @@ def process_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def lease_ttl_s(settings: Settings) -> float:
+    """How long the leader's lease lasts: a few cycles, and never shorter than one
+    poll batch at the query budget plus a margin, so a leader busy with a full batch
+    is not replaced mid-cycle (the per-message claims would prevent double polls,
+    but two leaders churn)."""
+    interval = settings.maintenance_interval_s or 5.0
+    batch_s = settings.poller_batch_size / settings.rate_limit_query_per_s
+    return max(15.0, 4 * interval, batch_s + 30.0)
+
+
 class Lease:
     """A leader lease in Redis: one holder at a time, renewed by the holder."""
 
@@ -92,11 +102,10 @@ class MaintenanceRunner:
         self.settings = settings
         self.clock = clock
         self.holder = holder or f"{process_id()}:{uuid.uuid4().hex[:8]}"
-        interval = settings.maintenance_interval_s or 5.0
         self.lease = Lease(
             client,
             settings.key("maintenance", "leader"),
-            ttl_ms=int(max(15.0, 4 * interval) * 1000),
+            ttl_ms=int(lease_ttl_s(settings) * 1000),
             holder=self.holder,
         )
         self.poller = poller or ReportPoller(client, settings, clock=clock)
