@@ -13,26 +13,15 @@ import argparse
 import base64
 import http.client
 import json
-import socket
 import subprocess
 import sys
 import threading
 import time
 
+from bench.harness import wait_listening
 from worker.embedded_redis import free_port
 
 AUTH = "Basic " + base64.b64encode(b"demo:demo-token").decode()
-
-
-def _wait_for(port: int, timeout_s: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"sandbox did not listen on {port}")
 
 
 def _worker(port: int, stop_at: float, counts: list[int], errors: list[int], index: int) -> None:
@@ -68,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        _wait_for(port)
+        wait_listening(port)
         counts = [0] * args.threads
         errors = [0] * args.threads
         started = time.monotonic()
