@@ -79,7 +79,7 @@ def test_snapshot_shows_every_guard(make_guard: MakeGuard) -> None:
     json.dumps(snap)  # plain JSON
     limiter = snap["limiter"]
     assert isinstance(limiter, dict)
-    assert 899.0 < limiter["range_download"]["next_free_in_s"] <= 900.04
+    assert 899.0 < limiter["range_download"]["next_free_in_s"] <= 901.0
     assert snap["breaker"]["state"] == "open"  # type: ignore[index]
     assert snap["rejections"]["count"] == 1  # type: ignore[index]
     assert snap["memo"]["count"] == 1  # type: ignore[index]

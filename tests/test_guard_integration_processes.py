@@ -176,9 +176,10 @@ def test_guard_twenty_concurrent_credit_queries_make_one_request(
     """20 credits jobs run by 12 threads in 3 processes at once: one GetCreditos."""
     ids = [tasks.enqueue_credits(settings=jobs_settings) for _ in range(20)]
     guard_workers.start(rate_limit_per_s=20, rate_limit_query_per_s=20)
-    assert set(_wait_settled(job_store, ids, ("succeeded", "failed", "dead")).values()) == {
-        "succeeded"
-    }
+    settled = _wait_settled(job_store, ids, ("succeeded", "failed", "dead"))
+    assert set(settled.values()) == {"succeeded"}, [
+        (job_store.get(j) or {}).get("error") for j in ids
+    ]
     assert len(sandbox.requests("GetCreditos")) == 1
     credits = {job_store.get(j)["result"]["credits"] for j in ids}  # type: ignore[index]
     assert credits == {10_000.0}
@@ -205,9 +206,10 @@ def test_guard_date_range_download_twice_second_delayed(
     second = tasks.enqueue_certificate(payload, settings=jobs_settings)
     guard_workers.start(range_download_interval_s=3, limiter_max_sleep_s=1)
     ids = [first, second]
-    assert set(_wait_settled(job_store, ids, ("succeeded", "failed", "dead")).values()) == {
-        "succeeded"
-    }
+    settled = _wait_settled(job_store, ids, ("succeeded", "failed", "dead"))
+    assert set(settled.values()) == {"succeeded"}, [
+        (job_store.get(j) or {}).get("error") for j in ids
+    ]
     downloads = sandbox.requests("GetSMSCERTIFICADO")
     assert len(downloads) == 2
     assert all(d["http_status"] == 200 and d["res"] != -4 for d in downloads)

@@ -30,6 +30,9 @@ from worker import metrics
 from worker.guard._common import Clock, load_script, now_arg
 from worker.guard.errors import GuardDelay
 
+RANGE_SLACK_S = 1.0
+"""Extra spacing of date-range downloads beyond their interval (arrival jitter)."""
+
 
 class Budget(StrEnum):
     """The sub-budget a provider function draws from (all also draw from the total)."""
@@ -90,7 +93,9 @@ class RateLimiter:
         elif budget is Budget.QUERY:
             sub = stretch / s.rate_limit_query_per_s
         else:
-            sub = s.range_download_interval_s + self.jitter_allowance_s
+            # a whole second of slack: the provider sees arrival times, and the first
+            # request of a cold worker can leave well after its slot
+            sub = s.range_download_interval_s + max(RANGE_SLACK_S, self.jitter_allowance_s)
             if s.range_download_interval_s <= 0:
                 sub = 0.0
         return math.ceil(total * 1e6), math.ceil(sub * 1e6)
