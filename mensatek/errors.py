@@ -20,7 +20,7 @@ token is never carried.
         ├── TransportError               no usable answer (request_sent tells whether
         │                                the body may have reached the provider)
         └── LocalRejection               refused by the guard without a request
-            (RepeatedRejection, GuardPaused are defined in worker.guard)
+            (RepeatedRejection, GuardDelay are defined in worker.guard)
 """
 
 from __future__ import annotations
