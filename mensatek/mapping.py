@@ -35,18 +35,10 @@ from mensatek.errors import (
     ProviderUnavailable,
 )
 from mensatek.parsing import Answer
+from mensatek.requests import KINDS
 
-FUNCTIONS: tuple[str, ...] = (
-    "send",
-    "cancel",
-    "reschedule",
-    "certificate",
-    "report",
-    "upload",
-    "list_files",
-    "delete_file",
-    "credits",
-)
+FUNCTIONS: tuple[str, ...] = KINDS
+"""The nine provider functions (the request kinds of :mod:`mensatek.requests`)."""
 IDEMPOTENT: frozenset[str] = frozenset({"certificate", "report", "list_files", "credits"})
 
 _COMMON = {-1: "authentication error", -3: "error in the call data"}

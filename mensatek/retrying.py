@@ -1,11 +1,13 @@
 """Retryability, decided once, and the client's in-call transport retries.
 
-:func:`is_retryable` is the one retry predicate (used by the client and by the
-job layer): a connect failure is safe for every function (the body never left);
-an unhealthy answer or a timeout/reset after sending is retried only for the
-idempotent functions (certificate, report, list_files, credits) — a send,
-cancel, reschedule, upload or delete whose body may have arrived is never
-repeated blindly. Rejections and local refusals are never retried.
+:func:`is_retryable` is the retry predicate inside one call, and
+:func:`not_processed` the job layer's test before repeating a write in a later
+attempt (both here, next to the provider's wire format). A connect failure is
+safe for every function (the body never left); an unhealthy answer or a
+timeout/reset after sending is retried only for the idempotent functions
+(certificate, report, list_files, credits) — a send, cancel, reschedule,
+upload or delete whose body may have arrived is never repeated blindly.
+Rejections and local refusals are never retried.
 
 :func:`call_with_retries` runs one client call with tenacity: at most
 ``retries`` more attempts, exponential backoff with jitter, at least the
@@ -40,6 +42,26 @@ log = structlog.get_logger(__name__)
 
 RETRY_AFTER_CAP_S = 10.0
 """The longest ``Retry-After`` the client waits for inside one call."""
+
+
+NOT_PROCESSED_STATUSES = frozenset({403, 429, 503})
+"""HTTP answers meaning the provider refused the request without acting on it."""
+
+
+def not_processed(exc: BaseException) -> bool:
+    """True when the provider certainly did not act on the request (safe to repeat).
+
+    The job layer's test before repeating a write (send, cancel, reschedule,
+    upload, delete) in a later attempt: no request left (a connection failure
+    before the body was sent), or an answer in :data:`NOT_PROCESSED_STATUSES`. Any
+    other 5xx, an HTML or unparseable page with another status, or a lost answer
+    after the body left is uncertain.
+    """
+    if isinstance(exc, TransportError):
+        return not exc.request_sent
+    if isinstance(exc, ProviderUnavailable):
+        return exc.http_status in NOT_PROCESSED_STATUSES
+    return False
 
 
 def is_retryable(error: BaseException, *, function: str) -> bool:

@@ -21,21 +21,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mensatek.requests import KINDS as REQUEST_KINDS
 from worker.errors import MalformedMessage
 
 CONTRACT_VERSION = 1
 
-KINDS: tuple[str, ...] = (
-    "send",
-    "cancel",
-    "reschedule",
-    "certificate",
-    "report",
-    "upload",
-    "delete_file",
-    "credits",
-    "list_files",
-)
+KINDS: tuple[str, ...] = REQUEST_KINDS  # one list of the nine functions, in mensatek
 
 SEND_QUEUE = "certsms.send"
 QUERY_QUEUE = "certsms.query"

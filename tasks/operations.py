@@ -22,12 +22,12 @@ from mensatek.errors import (
     TransportError,
 )
 from mensatek.mapping import IDEMPOTENT
+from mensatek.retrying import not_processed
 from tasks import _runtime
 from tasks.contract import KINDS
 from tasks.outcomes import (
     breaker_wait_s,
     fail_rejected,
-    not_processed,
     requeue,
     result_json,
 )

@@ -20,8 +20,6 @@ from dramatiq.middleware import CurrentMessage
 from mensatek.errors import (
     InvalidRequest,
     ProviderRejected,
-    ProviderUnavailable,
-    TransportError,
 )
 from tasks import _runtime
 from worker.broker import runtime
@@ -42,23 +40,6 @@ PERMANENT: tuple[type[BaseException], ...] = (
 #: HTTP statuses that say the request was refused before it was processed: blocked
 #: (403), rate limited (429), service unavailable (503). 500/502/504 (a gateway
 #: timeout is exactly when the provider may have acted) and 200 HTML pages do not.
-NOT_PROCESSED_STATUSES = frozenset({403, 429, 503})
-
-
-def not_processed(exc: BaseException) -> bool:
-    """True when the provider certainly did not act on the request (safe to repeat).
-
-    No request left (a connection failure before the body was sent), or an answer
-    in :data:`NOT_PROCESSED_STATUSES`. Any other 5xx, an HTML or unparseable page
-    with another status, or a lost answer after the body left is uncertain.
-    """
-    if isinstance(exc, TransportError):
-        return not exc.request_sent
-    if isinstance(exc, ProviderUnavailable):
-        return exc.http_status in NOT_PROCESSED_STATUSES
-    return False
-
-
 def breaker_wait_s(exc: BaseException) -> float | None:
     """After an unhealthy answer: how long to wait if the breaker is now open, else None.
 

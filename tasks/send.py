@@ -17,12 +17,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mensatek.errors import AuthenticationFailed, ProviderRejected
+from mensatek.retrying import not_processed
 from tasks import _runtime
 from tasks.outcomes import (
     breaker_wait_s,
     defer,
     fail_rejected,
-    not_processed,
     requeue,
     result_json,
 )
