@@ -30,8 +30,7 @@ def settings() -> Settings:
 
 def job_store() -> JobStore:
     """A job store on the process Redis."""
-    rt = runtime()
-    return JobStore(rt.redis, rt.settings)
+    return runtime().store
 
 
 def client() -> Any:

@@ -39,7 +39,7 @@ from worker.control import (
     validate_target,
 )
 from worker.jobs.idempotency import IdempotencyKeys
-from worker.jobs.store import JobStatus, JobStore
+from worker.jobs.store import JobStatus
 
 log = structlog.get_logger(__name__)
 
@@ -91,7 +91,7 @@ def enqueue(
     data = _plain_payload(payload)
     request = validate(kind, data)
     rt = _runtime(settings)
-    store = JobStore(rt.redis, rt.settings)
+    store = rt.store
     job_id = new_job_id()
     if isinstance(request, JobTarget):
         check_target(store, request)
@@ -165,7 +165,7 @@ def _recorded_payload(kind: str, data: dict[str, Any]) -> dict[str, Any]:
 def send_message_for(job_id: str, *, settings: Settings | None = None) -> str:
     """Queue a fresh message for an existing job (operator resend); returns the message id."""
     rt = _runtime(settings)
-    store = JobStore(rt.redis, rt.settings)
+    store = rt.store
     record = store.get(job_id)
     payload = store.payload(job_id)
     if record is None or payload is None:
@@ -182,7 +182,7 @@ def send_message_for(job_id: str, *, settings: Settings | None = None) -> str:
 def job_status(job_id: str, *, settings: Settings | None = None) -> dict[str, Any] | None:
     """The job record (status, idmensaje, attempts, error, recipients, ...) or None."""
     rt = _runtime(settings)
-    return JobStore(rt.redis, rt.settings).get(job_id)
+    return rt.store.get(job_id)
 
 
 def _kind_enqueuer(kind: str) -> Any:

@@ -25,7 +25,7 @@ import importlib
 import json
 import threading
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import dramatiq
 import redis
@@ -43,6 +43,9 @@ from dramatiq.middleware import (
 )
 
 from config.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from worker.jobs.store import JobStore
 
 log = structlog.get_logger(__name__)
 
@@ -159,11 +162,23 @@ def build_broker(settings: Settings) -> CertsmsBroker:
 
 @dataclass
 class Runtime:
-    """What one process shares: settings, the broker, a Redis client."""
+    """What one process shares: settings, the broker, a Redis client, a job store."""
 
     settings: Settings
     broker: CertsmsBroker
     redis: redis.Redis
+    _store: JobStore | None = None
+
+    @property
+    def store(self) -> JobStore:
+        """The process's :class:`~worker.jobs.store.JobStore` (one per settings object:
+        its scripts are registered once, not on every job)."""
+        from worker.jobs.store import JobStore
+
+        found = self._store
+        if found is None or found.settings is not self.settings:
+            found = self._store = JobStore(self.redis, self.settings)
+        return found
 
 
 _lock = threading.RLock()
