@@ -160,10 +160,6 @@ class JobStore:
         """The hash of the job's recipients (phone → latest status)."""
         return self.job_key(job_id) + ":recipients"
 
-    def has_recipients(self, job_id: str) -> bool:
-        """Whether any recipient status (callback or report) was recorded for the job."""
-        return bool(self.redis.exists(self.recipients_key(job_id)))
-
     def payload(self, job_id: str) -> dict[str, Any] | None:
         """The producer's payload as recorded (reference filled in)."""
         raw = self.redis.hget(self.job_key(job_id), "payload")
