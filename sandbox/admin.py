@@ -6,10 +6,18 @@
 - ``POST /_admin/tick`` ``{"steps": n}``     advance status progression n steps
 - ``POST /_admin/clock`` ``{"advance_s": x}``move the sandbox clock forward
 - ``GET  /_admin/state``                     accounts, messages, files, blocks, callbacks
-- ``GET  /_admin/certificate/<id>[/<phone>]`` sha256/size/members of the ZIP
-- ``POST /_admin/event``, ``POST /_admin/reply`` emit EVENTOSSMSCERTIFICADO / SMSRECIBIDO
-- ``POST /_admin/credits`` ``{"credits": x, "user": "demo"}`` set an account's credits
+- ``GET  /_admin/certificate/<id>[/<phone>]`` sha256/size/members/content_type of what
+  GetSMSCERTIFICADO serves (a ZIP, or the bare PDF with ``certificate_phone_format="pdf"``)
+- ``POST /_admin/event``, ``POST /_admin/reply`` emit EVENTOSSMSCERTIFICADO / SMSRECIBIDO;
+  an event for a message whose macros were plain text (no ``Links=1``) is refused
+  with 409: it has no attachment
+- ``POST /_admin/credits`` ``{"credits": x}`` sets, ``{"add": x}`` tops up (or takes
+  away, negative) an account's credits; ``"user"`` defaults to the main account
 - ``GET  /_admin/callbacks``, ``POST /_admin/callbacks/wait`` ``{"timeout_s": x}``
+
+Config switches of note (``POST /_admin/config``, see :mod:`sandbox.config`):
+``report_gates_callbacks``, ``links_need_flag``, ``strict``, ``no_credit_res``,
+``invalid_phones``, ``certificate_phone_format``.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request
 
-from sandbox.certificates import build_zip, zip_summary
+from sandbox.certificates import certificate_document
 from sandbox.clock import to_provider
 from sandbox.config import ConfigUpdateError
 from sandbox.parsing import normalize_phone
@@ -119,9 +127,11 @@ def _certificate(
         found = certificate_items(core, user, message_id, phone)
         if isinstance(found, str):
             return 404, {"error": found}
-        suffix = f"_{phone}" if phone else ""
-        data = build_zip(found, csv_name=f"informe_{message_id}{suffix}.csv")
-    return 200, zip_summary(data)
+        bare_pdf = core.config.certificate_phone_format == "pdf"
+        _, _, summary = certificate_document(
+            found, message_id=message_id, phone=phone, bare_pdf=bare_pdf
+        )
+    return 200, summary
 
 
 def _find(core: SandboxCore, body: dict[str, Any]) -> tuple[Any, Any]:
@@ -138,9 +148,15 @@ def _find(core: SandboxCore, body: dict[str, Any]) -> tuple[Any, Any]:
 def _event(core: SandboxCore, request: Request, body: dict[str, Any], rest: list[str]) -> Result:
     with core.state.lock:
         message, recipient = _find(core, body)
+    if message.macros_as_text:
+        return 409, {
+            "error": f"message {message.id} has no attachment: its macros were sent as "
+            "plain text (no Links=1 while links_need_flag is on)"
+        }
+    names = [a.name for a in message.attachments]
     payload = {
         "Servicio": "EVENTOSSMSCERTIFICADO",
-        "Fichero": body.get("fichero", message.files[0] if message.files else "documento.pdf"),
+        "Fichero": body.get("fichero", names[0] if names else "documento.pdf"),
         "TipoAdjunto": body.get("tipo_adjunto", "1"),
         "Fecha": to_provider(core.clock.now()),
         "Telefono": recipient.phone,
@@ -177,9 +193,13 @@ def _reply(core: SandboxCore, request: Request, body: dict[str, Any], rest: list
 
 
 def _credits(core: SandboxCore, request: Request, body: dict[str, Any], rest: list[str]) -> Result:
+    if "credits" not in body and "add" not in body:
+        raise ValueError('give "credits" (set) or "add" (top up)')
     with core.state.lock:
         account = core.state.account(str(body.get("user") or core.config.user))
-        account.credits = float(body["credits"])
+        if "credits" in body:
+            account.credits = float(body["credits"])
+        account.credits += float(body.get("add", 0))
     return 200, {"user": account.user, "credits": account.credits}
 
 

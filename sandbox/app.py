@@ -1,9 +1,11 @@
 """The WSGI application: routing, auth, spam blocking, faults, rendering, logging.
 
 ``POST /v7/<Function>`` (names case-insensitive, ``GetCertificadoSMSCERTIFICADO``
-is an alias of ``GetSMSCERTIFICADO``); any other method → 405. ``/_admin/…`` is
-the sandbox's own API (see :mod:`sandbox.admin`). Plain WSGI on werkzeug's
-request object keeps a trivial call well under a millisecond.
+is an alias of ``GetSMSCERTIFICADO``); any other method → 405, or with
+``strict`` a logged ``Res -3`` (see :mod:`sandbox.strict`, whose request-level
+checks run here, before authentication). ``/_admin/…`` is the sandbox's own API
+(see :mod:`sandbox.admin`). Plain WSGI on werkzeug's request object keeps a
+trivial call well under a millisecond.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request
 
-from sandbox import faults, library, messages, queries
+from sandbox import faults, library, messages, queries, sending, strict
 from sandbox.admin import handle_admin
 from sandbox.core import SandboxCore
 from sandbox.parsing import ParsedRequest, parse_request
@@ -25,7 +27,7 @@ Handler = Callable[[SandboxCore, ParsedRequest, str], Answer]
 StartResponse = Callable[..., Any]
 
 FUNCTIONS: dict[str, tuple[str, Handler]] = {
-    "enviarsmscertificado": ("EnviarSMSCERTIFICADO", messages.send),
+    "enviarsmscertificado": ("EnviarSMSCERTIFICADO", sending.send),
     "cancelarsmscertificado": ("CancelarSMSCERTIFICADO", messages.cancel),
     "reprogramarsmscertificado": ("ReprogramarSMSCERTIFICADO", messages.reschedule),
     "getsmscertificado": ("GetSMSCERTIFICADO", queries.certificate),
@@ -36,7 +38,7 @@ FUNCTIONS: dict[str, tuple[str, Handler]] = {
     "borrarfichero": ("BorrarFichero", library.delete_file),
     "getcreditos": ("GetCreditos", queries.credits),
 }
-# "Empty" queries that count as spam when repeated with the same params (reference §7).
+# "Empty" queries that count as spam when repeated with the same params (docs/provider.md §7).
 REPEAT_CHECKED = frozenset({"GetCreditos", "GetReportSMSCERTIFICADO"})
 
 
@@ -81,7 +83,8 @@ class SandboxApp:
         if key not in FUNCTIONS:
             return _plain(start_response, 404, b"Not Found", "text/plain")
         function, handler = FUNCTIONS[key]
-        if environ.get("REQUEST_METHOD", "GET").upper() != "POST":
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        if method != "POST" and not self.core.config.strict:
             start_response(
                 "405 Method Not Allowed",
                 [("Allow", "POST"), ("Content-Type", "text/plain"), ("Content-Length", "18")],
@@ -105,6 +108,13 @@ class SandboxApp:
         for name, part in parsed.files.items():
             safe_params[name] = {"filename": part.filename, "size_bytes": len(part.content)}
 
+        wire = {
+            "method": parsed.method,
+            "body_format": parsed.body_format,
+            "query_params": parsed.query_params,
+            "destinatarios_format": parsed.destinatarios_format,
+        }
+
         def log(status: int, res: int | None, outcome: str, answer: Answer | None = None) -> None:
             core.log.add(
                 time_s=now,
@@ -115,6 +125,8 @@ class SandboxApp:
                 user=parsed.user,
                 outcome=outcome,
                 answer=redact_params(answer.fields) if answer is not None else None,
+                wire=wire,
+                reason=answer.reason if answer is not None else None,
             )
 
         if core.guard.blocked_for_s(parsed.user) > 0:
@@ -159,6 +171,10 @@ class SandboxApp:
         core = self.core
         accounts = core.config.accounts()
         user = parsed.user
+        refused = strict.request_refusal(parsed) if core.config.strict else None
+        if refused is not None:
+            core.guard.record_error(user, f"strict:{refused.reason}")
+            return refused
         if not user or accounts.get(user) != parsed.password:
             core.guard.record_error(user, "auth")
             return Answer({"Res": -1, "Error": "Authentication error"}, outcome="auth_failed")

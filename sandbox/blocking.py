@@ -1,4 +1,4 @@
-"""Spam blocking per credential (reference §7; thresholds are inferred, configurable).
+"""Spam blocking per credential (docs/provider.md §7; thresholds are inferred, configurable).
 
 Counted as "erroneous": every negative ``Res`` answer and every credit/report query
 repeated with identical parameters within ``repeat_window_s``. More than

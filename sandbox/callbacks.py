@@ -1,9 +1,11 @@
-"""Callback delivery: the sandbox POSTs status changes, events and replies (reference §6).
+"""Callback delivery: the sandbox POSTs status changes, events and replies (docs/provider.md §5).
 
 Deliveries run on background threads so a slow receiver never holds an API
 answer. Each callback is tried once plus ``callback_retries`` times with a
 doubling delay; a share (``callback_drop_rate``) is dropped on purpose, the way a
-lost callback looks to the receiver. Every outcome is kept for ``/_admin/state``.
+lost callback looks to the receiver. Every outcome is kept for ``/_admin/state``:
+``delivered``, ``failed``, ``dropped``, or ``not_requested`` (a status callback
+held back because its send had no ``Report=1`` and ``report_gates_callbacks`` is on).
 """
 
 from __future__ import annotations
@@ -82,6 +84,15 @@ class CallbackDispatcher:
                 timeout_s=config.callback_timeout_s,
             )
         )
+
+    def skip(self, payload: dict[str, Any], why: str) -> None:
+        """Record a callback not sent on purpose (outcome ``not_requested``), if a URL is set."""
+        if not self.config.callback_url:
+            return
+        body = {key: "" if value is None else str(value) for key, value in payload.items()}
+        with self._lock:
+            self._seq += 1
+            self.deliveries.append(_record(self._seq, body, "not_requested", 0, None, why))
 
     def wait_idle(self, timeout_s: float = 10.0) -> bool:
         """Block until every queued callback is delivered or given up; False on timeout."""

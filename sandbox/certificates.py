@@ -3,9 +3,17 @@
 The bytes depend only on the state (no wall-clock timestamps, fixed ZIP member
 dates derived from the certification time), so the same request gives the same
 ZIP and a test can compare its sha256 with ``GET /_admin/certificate/<id>/<phone>``.
-File names and CSV columns are unknown at the provider (reference §2.4); ours:
+File names and CSV columns are unknown at the provider (docs/provider.md §6); ours:
 ``certificado_<idMensaje>_<phone>.pdf`` and ``informe_<idMensaje>.csv``
 (``;``-separated: idMensaje, Telefono, Resultado, Estado, Fecha, Remitente, Referencia).
+
+Each PDF names the message's attachments (``Documento adjunto <FILE|BASE64>: <name>
+sha256=…``); a message whose macros were plain text (no ``Links=1``) has none.
+
+By Idmensaje + Telefono the docs say both "the PDF file with the certificate …
+is obtained" and "a zip file is downloaded": ``certificate_phone_format``
+``"zip"`` (default) serves the ZIP, ``"pdf"`` the bare PDF
+(``application/pdf``, body ``%PDF-…``). By Idmensaje alone or by dates: always a ZIP.
 """
 
 from __future__ import annotations
@@ -20,6 +28,8 @@ from sandbox.state import Message, Recipient
 from sandbox.statuses import status_text
 
 CSV_HEADER = "idMensaje;Telefono;Resultado;Estado;Fecha;Remitente;Referencia"
+ZIP_TYPE = "application/zip"
+PDF_TYPE = "application/pdf"
 
 
 def _pdf_escape(text: str) -> str:
@@ -38,6 +48,9 @@ def certificate_pdf(message: Message, recipient: Recipient) -> bytes:
         f"Resultado: {recipient.result} - {status_text(recipient.result)}",
     ]
     lines += [f"{to_provider(at)}  {code} {status_text(code)}" for at, code in recipient.history]
+    lines += [
+        f"Documento adjunto {a.kind}: {a.name} sha256={a.sha256[:32]}" for a in message.attachments
+    ]
     lines.append("Documento generado por el sandbox de certsms: sin validez legal.")
     stream_lines = ["BT", "/F1 10 Tf", "50 790 Td", "14 TL"]
     stream_lines += [f"({_pdf_escape(line)}) '" for line in lines]
@@ -117,4 +130,30 @@ def zip_summary(data: bytes) -> dict[str, object]:
     """sha256, size and member names of a ZIP (for the admin endpoint and the log)."""
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         members = archive.namelist()
-    return {"sha256": hashlib.sha256(data).hexdigest(), "size_bytes": len(data), "members": members}
+    return {
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "size_bytes": len(data),
+        "members": members,
+        "content_type": ZIP_TYPE,
+    }
+
+
+def certificate_document(
+    items: list[tuple[Message, Recipient]], *, message_id: int, phone: str | None, bare_pdf: bool
+) -> tuple[bytes, str, dict[str, object]]:
+    """What GetSMSCERTIFICADO serves for a message (and phone): body, Content-Type, summary.
+
+    ``bare_pdf`` (``certificate_phone_format == "pdf"``) applies only when a phone is given.
+    """
+    if phone is not None and bare_pdf and len(items) == 1:
+        data = certificate_pdf(*items[0])
+        summary: dict[str, object] = {
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "size_bytes": len(data),
+            "members": [],
+            "content_type": PDF_TYPE,
+        }
+        return data, PDF_TYPE, summary
+    suffix = f"_{phone}" if phone else ""
+    data = build_zip(items, csv_name=f"informe_{message_id}{suffix}.csv")
+    return data, ZIP_TYPE, zip_summary(data)

@@ -3,7 +3,7 @@
 Everything time-based in the sandbox (scheduled sends, spam-block windows, the
 date-range download interval, report dates) reads this clock, so a test moves
 time with ``POST /_admin/clock`` instead of sleeping. Provider dates are
-``YYYY-MM-DD HH:MM[:SS]`` in Europe/Madrid (reference §1.3).
+``YYYY-MM-DD HH:MM[:SS]`` in Europe/Madrid (docs/provider.md §1.3).
 """
 
 from __future__ import annotations

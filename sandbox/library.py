@@ -1,11 +1,18 @@
-"""The file library: CargarFichero, ListarFicheros, BorrarFichero (reference §2.6–2.8).
+"""The file library: CargarFichero, ListarFicheros, BorrarFichero (docs/provider.md §2.6–2.8).
 
-Names: letters and digits plus an extension; other characters are stripped and
-the stem is cut to 15 characters (the v5 library's rule), and the final name is
-returned in ``Nombre``. The same name overwrites (``Sobrescrito=1``). Quotas are
-unknown at the provider: ``library_max_files``/``library_max_bytes`` (-10) and
-``library_max_file_bytes`` (-16) are configurable; ``trial_account`` makes every
-upload answer -18 (trial accounts cannot upload files).
+Names: the v7 text says "a maximum of 15 characters (only letters and numbers)"
+and "must include the extension"; the v5 library said 15 *without* the extension
+and stripped other characters. Lenient (default): the v5 rule, other characters
+stripped, the stem cut to 15, the final name returned in ``Nombre``. ``strict``:
+the v7 text read literally (the whole name, extension included, ≤ 15, letters
+and digits and one dot), anything else refused with ``Res -3`` (see
+:mod:`sandbox.strict`). The same name overwrites (``Sobrescrito=1``).
+
+Quotas are unknown at the provider: ``library_max_files``/``library_max_bytes``
+(-10) and ``library_max_file_bytes`` (-16) are configurable; inline
+``(BASE64:…)`` PDFs of sends are listed but outside the quota ("do not affect
+this quota"). ``trial_account`` makes every upload answer -18 (trial accounts
+cannot upload files).
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from sandbox import strict
 from sandbox.clock import to_provider
 from sandbox.parsing import ParamError, ParsedRequest, decode_base64
 from sandbox.rendering import Answer
@@ -69,6 +77,11 @@ def upload(core: SandboxCore, req: ParsedRequest, user: str) -> Answer:
             return error(-13, "Tipo FILES but no file in the part Fichero")
         content = part.content
         raw_name = raw_name or part.filename
+    if config.strict:
+        problem = strict.library_name_problem(raw_name or "")
+        if problem is not None:
+            text = f"Nombre {raw_name!r}: {problem}"
+            return strict.refusal("library_name", text, Cred=account.credits)
     name = clean_name(raw_name or "")
     if name is None:
         return error(-3, "Nombre must have letters or digits and an extension", raw_name)
@@ -83,7 +96,7 @@ def upload(core: SandboxCore, req: ParsedRequest, user: str) -> Answer:
         return error(-16, "File too large", name)
     key = name.lower()
     existing = account.files.get(key)
-    others = [f for k, f in account.files.items() if k != key]
+    others = [f for k, f in account.files.items() if k != key and not f.inline]
     if len(others) + 1 > config.library_max_files or (
         sum(len(f.content) for f in others) + len(content) > config.library_max_bytes
     ):

@@ -1,9 +1,24 @@
-"""Request parsing the way the provider accepts it (reference §1.3).
+"""Request parsing the way the provider accepts it (docs/provider.md §1.3).
 
 JSON objects, urlencoded forms and multipart forms (``CargarFichero`` sends its
 file in the part ``Fichero``); parameter names are case-insensitive, so every
 name is folded to lower case; arrays arrive as real arrays or as JSON strings;
 numbers may be strings.
+
+``Destinatarios`` is accepted in every shape a client may send, and the shape
+that arrived is kept (``destinatarios_format``, shown in the request log) so a
+client test can assert its wire format:
+
+- ``array`` / ``object``: a native JSON array (or one object) in a JSON body;
+- ``json_string``: a JSON-encoded string, in a JSON body (the docs' own example)
+  or a form (the docs' rule for forms);
+- ``bracket_keys``: a native array in a form, PHP style
+  (``Destinatarios[0][Movil]=346…``); ``repeated_keys``: the name repeated
+  (``Destinatarios=346…&Destinatarios=347…``);
+- ``legacy_string``: the v5 ``346…;347…`` list.
+
+Parameters in the query string are merged with the lowest priority (the strict
+mode refuses them); their names are kept in ``query_params``.
 """
 
 from __future__ import annotations
@@ -41,6 +56,10 @@ class ParsedRequest:
     user: str | None = None
     password: str | None = None
     body_error: str | None = None
+    method: str = "POST"
+    body_format: str = "empty"  # json | form | multipart | empty
+    query_params: tuple[str, ...] = ()  # names that came in the query string
+    destinatarios_format: str | None = None  # see the module docstring; None when absent
 
     def get(self, name: str) -> Any:
         """The raw value of a parameter (any case), or None."""
@@ -81,13 +100,15 @@ def parse_request(request: Request) -> ParsedRequest:
     """Read the credentials and the body of a provider request."""
     user, password = _basic_auth(request)
     content_type = (request.mimetype or "").lower()
-    params: dict[str, Any] = {}
     raw: dict[str, Any] = {}
     files: dict[str, UploadedFile] = {}
     body_error: str | None = None
+    shapes: dict[str, str] = {}
+    body = request.get_data(cache=True)
     if content_type == "application/json":
+        body_format = "json"
         try:
-            document = json.loads(request.get_data(cache=True) or b"{}")
+            document = json.loads(body or b"{}")
         except ValueError:
             document = None
         if isinstance(document, dict):
@@ -95,20 +116,111 @@ def parse_request(request: Request) -> ParsedRequest:
         else:
             body_error = "The body is not a JSON object"
     elif content_type == "multipart/form-data":
-        raw = dict(request.form.items(multi=False))
+        body_format = "multipart"
+        raw = _form_params(list(request.form.items(multi=True)), shapes)
         for key, storage in request.files.items(multi=False):
             files[key.lower()] = UploadedFile(storage.filename or "", storage.read())
     else:
-        text = request.get_data(cache=True).decode("utf-8", errors="replace")
-        raw = dict(parse_qsl(text, keep_blank_values=True))
-    for key, value in request.args.items(multi=False):  # query string, lowest priority
-        raw.setdefault(key, value)
-    for key, value in raw.items():
-        params[key.lower()] = value
+        body_format = "form" if body else "empty"
+        text = body.decode("utf-8", errors="replace")
+        raw = _form_params(parse_qsl(text, keep_blank_values=True), shapes)
+    query_shapes: dict[str, str] = {}
+    query = _form_params(list(request.args.items(multi=True)), query_shapes)
+    body_names = {key.lower() for key in raw}
+    for key, value in query.items():  # query string, lowest priority
+        if key.lower() not in body_names:
+            raw[key] = value
+            if key.lower() in query_shapes:
+                shapes[key.lower()] = query_shapes[key.lower()]
+    params = {key.lower(): value for key, value in raw.items()}
     if user is None and "correo" in params:  # legacy v5/v6 credentials
         user = str(params.get("correo"))
         password = str(params.get("passwd") or "")
-    return ParsedRequest(params, files, raw, user, password, body_error)
+    return ParsedRequest(
+        params,
+        files,
+        raw,
+        user,
+        password,
+        body_error,
+        method=request.method.upper(),
+        body_format=body_format,
+        query_params=tuple(query),
+        destinatarios_format=_recipients_shape(params.get("destinatarios"), shapes),
+    )
+
+
+_BRACKETS = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])+)$")
+_LIST_NAMES = frozenset({"destinatarios"})  # the only array parameter of the v7 functions
+
+
+def _form_params(pairs: list[tuple[str, str]], shapes: dict[str, str]) -> dict[str, Any]:
+    """Form pairs as params: last value wins, except arrays sent as bracket or repeated keys.
+
+    ``shapes`` receives ``bracket_keys``/``repeated_keys`` for the (lower-cased) names
+    that arrived that way.
+    """
+    params: dict[str, Any] = {}
+    repeated: dict[str, list[str]] = {}
+    for key, value in pairs:
+        match = _BRACKETS.match(key)
+        if match:
+            name = match.group(1)
+            container = params.get(name)
+            if not isinstance(container, dict):
+                container = params[name] = {}
+            _put(container, re.findall(r"\[([^\[\]]*)\]", match.group(2)), value)
+            shapes[name.lower()] = "bracket_keys"
+            continue
+        if key.lower() in _LIST_NAMES:
+            repeated.setdefault(key, []).append(value)
+        params[key] = value
+    for key, values in repeated.items():
+        if len(values) > 1:
+            params[key] = values
+            shapes[key.lower()] = "repeated_keys"
+    return {key: _listify(value) for key, value in params.items()}
+
+
+def _put(container: dict[str, Any], path: list[str], value: str) -> None:
+    """Store ``value`` at ``path`` (``[]`` appends, like PHP) inside nested dicts."""
+    head, rest = path[0], path[1:]
+    if head == "":
+        head = str(len(container))
+    if not rest:
+        container[head] = value
+        return
+    child = container.get(head)
+    if not isinstance(child, dict):
+        child = container[head] = {}
+    _put(child, rest, value)
+
+
+def _listify(value: Any) -> Any:
+    """Nested dicts whose keys are all 0..n-1 become lists (PHP arrays to JSON arrays)."""
+    if not isinstance(value, dict):
+        return value
+    items = {key: _listify(item) for key, item in value.items()}
+    if items and all(key.isdigit() for key in items):
+        indexes = sorted(items, key=int)
+        if [int(key) for key in indexes] == list(range(len(indexes))):
+            return [items[key] for key in indexes]
+    return items
+
+
+def _recipients_shape(value: Any, shapes: dict[str, str]) -> str | None:
+    """How ``Destinatarios`` arrived (see the module docstring), None when absent."""
+    if value is None:
+        return None
+    if "destinatarios" in shapes:
+        return shapes["destinatarios"]
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, str) and value.strip().startswith(("[", "{")):
+        return "json_string"
+    return "legacy_string"
 
 
 def _basic_auth(request: Request) -> tuple[str | None, str | None]:
@@ -144,6 +256,11 @@ def parse_recipients(value: Any) -> list[dict[str, str]]:
         raise ParamError("Destinatarios must be an array")
     recipients: list[dict[str, str]] = []
     for item in value:
+        if isinstance(item, str) and item.strip().startswith("{"):  # a repeated key's JSON
+            try:
+                item = json.loads(item)
+            except ValueError:
+                raise ParamError("Destinatarios is not valid JSON") from None
         if isinstance(item, dict):
             recipients.append({str(k).lower(): str(v) for k, v in item.items()})
         elif isinstance(item, (str, int)) and not isinstance(item, bool):

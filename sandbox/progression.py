@@ -4,7 +4,14 @@ A certified recipient follows ``config.certified_path`` (1002 → 10 → 11 → 
 contract (``Tipocontrato`` ≠ 0) ``config.contract_path`` (… → 17); phones listed in
 ``config.failure_phones`` end in their failure code instead. Scheduled messages
 (Resultado 1) start once the sandbox clock passes their ``Fecha``. One tick moves
-every moving recipient one step.
+every moving recipient one step; a recipient counted in ``NoEnviados`` (104)
+never moves.
+
+Callbacks: with ``report_gates_callbacks`` a status change of a recipient whose
+send did not ask ``Report=1`` is not POSTed; it shows in ``/_admin/callbacks``
+with outcome ``not_requested`` (when a callback URL is set). Library clean-up:
+``Autoborrado`` files go once every sent recipient is certified, inline
+``(BASE64:…)`` PDFs once every sent recipient is final.
 """
 
 from __future__ import annotations
@@ -35,21 +42,22 @@ def set_status(core: SandboxCore, message: Message, recipient: Recipient, code: 
     now = core.clock.now()
     recipient.result = code
     recipient.history.append((now, code))
-    core.callbacks.emit(
-        {
-            "Servicio": "SMSCERTIFICADO",
-            "Resultado": code,
-            "Remitente": message.sender,
-            "Movil": recipient.phone,
-            "Fecha": to_provider(now),
-            "Segundos": int(now - (recipient.sent_at or message.created_at)),
-            "idMensaje": message.id,
-            "Referencia": message.reference,
-            "idReport": recipient.id_report,
-        }
-    )
-    if is_certified(code):
-        _auto_delete_files(core, message)
+    payload = {
+        "Servicio": "SMSCERTIFICADO",
+        "Resultado": code,
+        "Remitente": message.sender,
+        "Movil": recipient.phone,
+        "Fecha": to_provider(now),
+        "Segundos": int(now - (recipient.sent_at or message.created_at)),
+        "idMensaje": message.id,
+        "Referencia": message.reference,
+        "idReport": recipient.id_report,
+    }
+    if core.config.report_gates_callbacks and not recipient.report:
+        core.callbacks.skip(payload, "Report=1 was not requested")
+    else:
+        core.callbacks.emit(payload)
+    _clean_library(core, message)
 
 
 def tick(core: SandboxCore, steps: int = 1) -> int:
@@ -77,12 +85,16 @@ def tick(core: SandboxCore, steps: int = 1) -> int:
     return changed
 
 
-def _auto_delete_files(core: SandboxCore, message: Message) -> None:
-    """Remove ``Autoborrado=Si`` library files once every recipient is certified."""
-    if not all(is_certified(r.result) for r in message.recipients.values()):
-        return
+def _clean_library(core: SandboxCore, message: Message) -> None:
+    """Remove ``Autoborrado`` files (all sent certified) and inline PDFs (all sent final)."""
+    sent = message.sent_recipients()
+    names: list[str] = []
+    if all(r.final for r in sent):
+        names += message.inline_files
+    if all(is_certified(r.result) for r in sent):
+        names += message.files
     account = core.state.account(message.user)
-    for name in message.files:
+    for name in names:
         entry = account.files.get(name.lower())
         if entry is not None and entry.auto_delete:
             del account.files[name.lower()]

@@ -1,10 +1,16 @@
-"""Report, credits and certificate download (reference §2.4, §2.5, §2.9)."""
+"""Report, credits and certificate download (docs/provider.md §2.4, §2.5, §2.9).
+
+The report lists every recipient of the message, a recipient counted in
+``NoEnviados`` as Resultado 104 (see :mod:`sandbox.sending`); such a recipient
+has no certificate (``Res -4``). By Idmensaje + Telefono the certificate is a
+ZIP or, with ``certificate_phone_format="pdf"``, the bare PDF.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sandbox.certificates import build_zip, zip_summary
+from sandbox.certificates import ZIP_TYPE, build_zip, certificate_document, zip_summary
 from sandbox.clock import parse_provider, to_provider
 from sandbox.parsing import ParamError, ParsedRequest, normalize_phone
 from sandbox.rendering import Answer
@@ -13,8 +19,6 @@ from sandbox.statuses import is_certified, status_text
 
 if TYPE_CHECKING:
     from sandbox.core import SandboxCore
-
-ZIP_TYPE = "application/zip"
 
 
 def credits(core: SandboxCore, req: ParsedRequest, user: str) -> Answer:
@@ -65,6 +69,8 @@ def certificate_items(
         recipient = message.recipients.get(phone)
         if recipient is None:
             return "The Telefono is not a recipient of this message"
+        if not recipient.sent:
+            return "The Telefono was not sent (NoEnviados): the mobile is not correct"
         if not is_certified(recipient.result):
             return "The recipient is not certified yet"
         return [(message, recipient)]
@@ -91,8 +97,12 @@ def certificate(core: SandboxCore, req: ParsedRequest, user: str) -> Answer:
         found = certificate_items(core, user, message_id, phone)
         if isinstance(found, str):
             return error(-4, found)
-        suffix = f"_{phone}" if phone else ""
-        return _zip_answer(found, f"informe_{message_id}{suffix}.csv")
+        bare_pdf = core.config.certificate_phone_format == "pdf"
+        data, content_type, summary = certificate_document(
+            found, message_id=message_id, phone=phone, bare_pdf=bare_pdf
+        )
+        key = "pdf" if content_type != ZIP_TYPE else "zip"
+        return Answer({key: summary}, body=data, content_type=content_type)
     start_text, end_text = req.text("Fechainicio"), req.text("Fechafin")
     if start_text is None or end_text is None:
         return error(-3, "Required parameter is missing: Idmensaje or Fechainicio and Fechafin")

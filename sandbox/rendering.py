@@ -1,4 +1,4 @@
-"""Answers rendered the way the provider renders them (reference §9).
+"""Answers rendered the way the provider renders them (docs/provider.md §9).
 
 ``Resp=JSON``: a list holding one object, every value a string; ``Informe`` and
 ``Ficheros`` as a single-quoted pseudo-JSON string (``nested_format="json"``
@@ -18,7 +18,7 @@ from sandbox.config import SandboxConfig
 
 Row = dict[str, Any]
 
-# Send-answer fields only present when Resp is given (reference §9 item 12).
+# Send-answer fields only present when Resp is given (docs/provider.md §9.12).
 V7_ONLY_FIELDS = frozenset({"Mensajes", "Destinatarios", "NoEnviados", "CreditosUsados"})
 
 
@@ -32,6 +32,7 @@ class Answer:
     content_type: str | None = None
     legacy_omit: frozenset[str] = frozenset()
     outcome: str = "ok"
+    reason: str | None = None  # why it was refused (strict mode), for the request log
 
     @property
     def res(self) -> int | None:

@@ -3,6 +3,14 @@
 Credentials never reach the log (the Authorization header is not read into it,
 ``Passwd``/token-like params are dropped), and base64 payloads (``Contenido``,
 ``(BASE64:…)`` macros, long base64-looking values) become their length and sha256.
+
+Each record: ``seq``, ``time``, ``epoch_s``, ``function``, ``params``,
+``http_status``, ``res``, ``user``, ``outcome``, ``answer``, and for wire-format
+assertions ``method``, ``body_format`` (``json``/``form``/``multipart``/``empty``),
+``query_params`` (names that came in the query string), ``destinatarios_format``
+(how ``Destinatarios`` arrived: ``array``, ``object``, ``json_string``,
+``bracket_keys``, ``repeated_keys``, ``legacy_string``; None when absent, see
+:mod:`sandbox.parsing`) and ``reason`` (why strict mode refused it, else None).
 """
 
 from __future__ import annotations
@@ -75,8 +83,15 @@ class RequestLog:
         user: str | None,
         outcome: str,
         answer: dict[str, Any] | None = None,
+        wire: dict[str, Any] | None = None,
+        reason: str | None = None,
     ) -> None:
-        """Append one record (``params`` must already be redacted)."""
+        """Append one record (``params`` must already be redacted).
+
+        ``wire`` holds ``method``, ``body_format``, ``query_params`` and
+        ``destinatarios_format``; ``reason`` is a strict-mode refusal's reason.
+        """
+        wire = wire or {}
         with self._lock:
             self._seq += 1
             self._entries.append(
@@ -91,6 +106,11 @@ class RequestLog:
                     "user": user,
                     "outcome": outcome,
                     "answer": answer,
+                    "method": wire.get("method", "POST"),
+                    "body_format": wire.get("body_format"),
+                    "query_params": list(wire.get("query_params", ())),
+                    "destinatarios_format": wire.get("destinatarios_format"),
+                    "reason": reason,
                 }
             )
 

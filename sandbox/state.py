@@ -2,6 +2,14 @@
 
 One :class:`SandboxState` per server, guarded by one re-entrant lock: every
 function handler runs under it, so the state is consistent under load.
+
+``GET /_admin/state`` shows, per message: ``report`` (the creating send had
+``Report=1``), ``links`` (it had ``Links=1``), ``macros`` (found in the text,
+base64 as a digest), ``macros_as_text`` (macros kept as plain text: no
+``Links=1`` while ``links_need_flag`` is on), ``attachments`` (documents
+registered: type, name, size, sha256) and ``not_sent`` (phones counted in
+``NoEnviados`` with their reason); per recipient ``report`` (of the send that
+added it) and ``sent`` (False for a recipient deemed not correct).
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from typing import Any
 
 from sandbox.clock import Clock, to_provider
 from sandbox.config import SandboxConfig
+from sandbox.macros import Attachment, Macro
 from sandbox.statuses import status_text
 
 FIRST_MESSAGE_ID = 10_000_001
@@ -31,6 +40,13 @@ class Recipient:
     history: list[tuple[float, int]] = field(default_factory=list)  # (epoch_s, Resultado)
     sent_at: float | None = None
     scheduled_at: float | None = None  # epoch seconds of Fecha while scheduled
+    report: bool = False  # the send that added it had Report=1 (status callbacks wanted)
+    not_sent_reason: str | None = None  # set for a mobile deemed not correct (NoEnviados)
+
+    @property
+    def sent(self) -> bool:
+        """False for a recipient that was counted in ``NoEnviados`` (never progresses)."""
+        return self.not_sent_reason is None
 
     @property
     def changed_at(self) -> float:
@@ -57,7 +73,26 @@ class Message:
     scheduled_at: float | None
     cost_per_recipient: float
     recipients: dict[str, Recipient] = field(default_factory=dict)
-    files: tuple[str, ...] = ()  # library files the text refers to via (FILE:…)
+    report: bool = False  # the creating send had Report=1
+    links: bool = False  # the creating send had Links=1
+    macros: tuple[Macro, ...] = ()
+    macros_as_text: bool = False  # macros present but not interpreted (no Links=1)
+    attachments: tuple[Attachment, ...] = ()
+    not_sent: list[dict[str, str]] = field(default_factory=list)  # {"phone", "reason"}
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """Library files the text refers to via an interpreted ``(FILE:…)``."""
+        return tuple(a.name for a in self.attachments if a.kind == "FILE")
+
+    @property
+    def inline_files(self) -> tuple[str, ...]:
+        """Library names of the message's inline ``(BASE64:…)`` PDFs."""
+        return tuple(a.name for a in self.attachments if a.kind == "BASE64")
+
+    def sent_recipients(self) -> list[Recipient]:
+        """The recipients that were sent (not counted in ``NoEnviados``)."""
+        return [r for r in self.recipients.values() if r.sent]
 
 
 @dataclass
@@ -68,6 +103,7 @@ class LibraryFile:
     content: bytes
     uploaded_at: float
     auto_delete: bool
+    inline: bool = False  # an inline (BASE64:…) PDF of a send: outside the quota
 
     @property
     def ext(self) -> str:
@@ -145,6 +181,7 @@ class SandboxState:
                                 "size_bytes": len(f.content),
                                 "uploaded_at": to_provider(f.uploaded_at),
                                 "auto_delete": f.auto_delete,
+                                "inline": f.inline,
                             }
                             for f in account.files.values()
                         ],
@@ -163,6 +200,12 @@ def _message_dict(message: Message) -> dict[str, Any]:
         "text": message.text if len(message.text) <= 500 else message.text[:500] + "…",
         "reference": message.reference,
         "contract_type": message.contract_type,
+        "report": message.report,
+        "links": message.links,
+        "macros": [m.public() for m in message.macros],
+        "macros_as_text": message.macros_as_text,
+        "attachments": [a.public() for a in message.attachments],
+        "not_sent": list(message.not_sent),
         "created_at": to_provider(message.created_at),
         "scheduled_at": (
             to_provider(message.scheduled_at, seconds=False) if message.scheduled_at else None
@@ -173,6 +216,9 @@ def _message_dict(message: Message) -> dict[str, Any]:
                 "result": r.result,
                 "status": status_text(r.result),
                 "id_report": r.id_report,
+                "report": r.report,
+                "sent": r.sent,
+                "variables": dict(r.variables),
                 "history": [{"at": to_provider(t), "result": code} for t, code in r.history],
             }
             for r in message.recipients.values()

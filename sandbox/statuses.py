@@ -1,10 +1,11 @@
-"""Resultado codes and their Spanish ``Estado`` texts (reference §4)."""
+"""Resultado codes and their Spanish ``Estado`` texts (docs/provider.md §4)."""
 
 from __future__ import annotations
 
 SCHEDULED = 1
 SENDING = 1002
 CANCELLED = 29
+NOT_SENT = 104  # "El teléfono no es correcto": a recipient counted in NoEnviados
 CERTIFIED_CODES = frozenset({14, 17, 160, 181})
 
 _TEXTS: dict[int, str] = {

@@ -64,7 +64,7 @@ def test_sandbox_send_malformed_values_are_res_minus_3(sandbox: SandboxHandle) -
         {"Remitente": "ABCDEFGHIJKLM"},
         {"Destinatarios": "[{not json"},
         {"Tipocontrato": "18"},  # a contract needs a PDF macro
-        {"Mensaje": "see (FILE:2:missing.pdf)"},
+        {"Mensaje": "see (FILE:2:missing.pdf)", "Links": 1},
         {"Idmensaje": "999"},
     ]
     for case in cases:

@@ -3,62 +3,24 @@
 from __future__ import annotations
 
 import base64
-import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl
 
 import pytest
 
+from tests.fixtures.sandbox import CallbackReceiver as Receiver
 from tests.fixtures.sandbox import SandboxHandle, send_params
 
 
-class Receiver:
-    """A tiny real HTTP server that records callbacks; the first ``fail_first`` get 500."""
-
-    def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []
-        self.fail_first = 0
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                ctype = self.headers.get("Content-Type", "")
-                body = json.loads(raw) if "json" in ctype else dict(parse_qsl(raw.decode()))
-                receiver.received.append(
-                    {"body": body, "ctype": ctype, "auth": self.headers.get("Authorization")}
-                )
-                status = 500 if receiver.fail_first > 0 else 200
-                receiver.fail_first -= 1
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/callbacks/mensatek"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def bodies(self, service: str = "SMSCERTIFICADO") -> list[dict[str, str]]:
-        return [r["body"] for r in self.received if r["body"].get("Servicio") == service]
-
-
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
+def receiver(callback_receiver: Receiver) -> Receiver:
     """A callback receiver on a free port."""
-    rec = Receiver()
-    yield rec
-    rec.server.shutdown()
-    rec.server.server_close()
+    return callback_receiver
 
 
 def _send(sandbox: SandboxHandle, **overrides: Any) -> str:
-    answer = sandbox.call("EnviarSMSCERTIFICADO", send_params(**overrides)).json()[0]
+    # Report=1 so the callback tests hold whether or not report_gates_callbacks is on.
+    response = sandbox.call("EnviarSMSCERTIFICADO", send_params(**{"Report": 1, **overrides}))
+    answer = response.json()[0]
     assert int(answer["Res"]) > 0, answer
     return str(answer["idMensaje"])
 
@@ -82,7 +44,7 @@ def test_sandbox_certified_progression(sandbox: SandboxHandle) -> None:
 def test_sandbox_contract_progression_ends_in_17(sandbox: SandboxHandle) -> None:
     """A contract (Tipocontrato ≠ 0) ends in 17."""
     pdf = base64.b64encode(b"%PDF-1.4 contract").decode()
-    message_id = _send(sandbox, Tipocontrato="18", Mensaje=f"Firme (BASE64:2:{pdf})")
+    message_id = _send(sandbox, Tipocontrato="18", Mensaje=f"Firme (BASE64:2:{pdf})", Links=1)
     sandbox.tick(5)
     assert _results(sandbox, message_id) == [17, 17]
 

@@ -1,13 +1,30 @@
-"""``certsms sandbox``: run the local Mensatek v7 simulator in the foreground."""
+"""``certsms sandbox``: run the local Mensatek v7 simulator in the foreground.
+
+Every :class:`~sandbox.config.SandboxConfig` field can come from the environment
+as ``CERTSMS_SANDBOX_<FIELD>`` (e.g. ``CERTSMS_SANDBOX_STRICT=1``,
+``CERTSMS_SANDBOX_INVALID_PHONES=34600000009``); a flag given on the command line
+wins over the environment, which wins over the command's defaults (port 8765,
+a status step every 3 s) and the config's own defaults.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
+import sys
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from sandbox import SandboxConfig, SandboxServer
+from sandbox.config import ENV_PREFIX, ConfigUpdateError
+
+# The command's defaults where they differ from SandboxConfig's (a server for people).
+CLI_DEFAULTS: dict[str, Any] = {"port": 8765, "progression_interval_s": 3.0}
+
+# flag dest -> SandboxConfig field, where the names differ
+_FIELD_OF = {"credits": "initial_credits", "invalid_phone": "invalid_phones"}
 
 
 def register(subparsers: Any) -> None:
@@ -17,75 +34,72 @@ def register(subparsers: Any) -> None:
         help="run the local Mensatek v7 sandbox (foreground, Ctrl-C stops it)",
         description=(
             "Run a faithful local simulator of the Mensatek v7 Certified SMS API. "
-            "Point MENSATEK_BASE_URL at the printed base URL. Everything below can "
-            "also be changed at run time with POST /_admin/config."
+            "Point MENSATEK_BASE_URL at the printed base URL. Every option can also be "
+            f"set as {ENV_PREFIX}<FIELD> and changed at run time with POST /_admin/config."
         ),
+        argument_default=argparse.SUPPRESS,  # only flags given override the environment
     )
     add = parser.add_argument
-    add("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    add("--port", type=int, default=8765, help="port (0 = a free one; default 8765)")
-    add("--user", default="demo", help="API user (default demo)")
-    add("--token", default="demo-token", help="API token (default demo-token)")
-    add("--credits", type=float, default=10_000.0, help="initial credits (default 10000)")
-    add("--credits-per-message", type=float, default=9.0, help="credits per SMS part (9)")
+    flag = argparse.BooleanOptionalAction
+    add("--host", help="address to listen on (default 127.0.0.1)")
+    add("--port", type=int, help="port (0 = a free one; default 8765)")
+    add("--user", help="API user (default demo)")
+    add("--token", help="API token (default demo-token)")
+    add("--credits", type=float, help="initial credits (default 10000)")
+    add("--credits-per-message", type=float, help="credits per SMS part (9)")
+    add("--no-credit-res", type=int, help="Res of a send refused for lack of credits (-2)")
     add(
         "--progression-interval-s",
         type=float,
-        default=3.0,
         help="seconds between automatic status steps (0 = only POST /_admin/tick; default 3)",
     )
-    add("--nested-format", choices=["single_quoted", "json"], default="single_quoted")
-    add("--auth-failure-mode", choices=["res", "http401"], default="res")
+    add("--nested-format", choices=["single_quoted", "json"])
+    add("--auth-failure-mode", choices=["res", "http401"])
+    add(
+        "--certificate-phone-format",
+        choices=["zip", "pdf"],
+        help="GetSMSCERTIFICADO by Idmensaje+Telefono: a ZIP (default) or the bare PDF",
+    )
+    add(
+        "--report-gates-callbacks",
+        action=flag,
+        help="status callbacks only for sends with Report=1",
+    )
+    add("--links-need-flag", action=flag, help="macros are plain text unless Links=1")
+    add("--strict", action=flag, help="refuse what the real API may refuse (see sandbox.strict)")
+    add(
+        "--invalid-phone",
+        action="append",
+        help="a mobile deemed not correct: not sent, counted in NoEnviados (repeatable)",
+    )
     add("--callback-url", help="where to POST SMSCERTIFICADO/EVENTOS/SMSRECIBIDO callbacks")
     add("--callback-user", help="Basic auth user for callbacks")
     add("--callback-password", help="Basic auth password for callbacks")
-    add("--callback-format", choices=["json", "form"], default="json")
-    add("--callback-drop-rate", type=float, default=0.0, help="share of callbacks dropped")
-    add("--latency-ms", type=int, default=0, help="latency added to every API call")
-    add("--error-5xx-rate", type=float, default=0.0, help="share answered 500/503")
-    add("--reset-rate", type=float, default=0.0, help="share of connections reset")
-    add("--html-rate", type=float, default=0.0, help="share answered with an HTML error page")
-    add("--accept-then-timeout-rate", type=float, default=0.0, help="share processed, then held")
-    add("--timeout-hold-s", type=float, default=5.0, help="how long a held answer waits")
-    add("--block-threshold", type=int, default=10, help="erroneous requests before a block")
-    add("--block-window-s", type=float, default=60.0)
-    add("--block-duration-s", type=float, default=300.0)
-    add("--block-status", type=int, default=403)
-    add("--range-download-interval-s", type=float, default=900.0)
-    add("--fault-seed", type=int, default=None, help="seed for reproducible faults")
+    add("--callback-format", choices=["json", "form"])
+    add("--callback-drop-rate", type=float, help="share of callbacks dropped")
+    add("--latency-ms", type=int, help="latency added to every API call")
+    add("--error-5xx-rate", type=float, help="share answered 500/503")
+    add("--reset-rate", type=float, help="share of connections reset")
+    add("--html-rate", type=float, help="share answered with an HTML error page")
+    add("--accept-then-timeout-rate", type=float, help="share processed, then held")
+    add("--timeout-hold-s", type=float, help="how long a held answer waits (5)")
+    add("--block-threshold", type=int, help="erroneous requests before a block (10)")
+    add("--block-window-s", type=float)
+    add("--block-duration-s", type=float)
+    add("--block-status", type=int)
+    add("--range-download-interval-s", type=float)
+    add("--fault-seed", type=int, help="seed for reproducible faults")
     parser.set_defaults(func=run)
 
 
-def config_from_args(args: argparse.Namespace) -> SandboxConfig:
-    """The sandbox config the flags describe."""
-    return SandboxConfig(
-        host=args.host,
-        port=args.port,
-        user=args.user,
-        token=args.token,
-        initial_credits=args.credits,
-        credits_per_message=args.credits_per_message,
-        progression_interval_s=args.progression_interval_s,
-        nested_format=args.nested_format,
-        auth_failure_mode=args.auth_failure_mode,
-        callback_url=args.callback_url,
-        callback_user=args.callback_user,
-        callback_password=args.callback_password,
-        callback_format=args.callback_format,
-        callback_drop_rate=args.callback_drop_rate,
-        latency_ms=args.latency_ms,
-        error_5xx_rate=args.error_5xx_rate,
-        reset_rate=args.reset_rate,
-        html_rate=args.html_rate,
-        accept_then_timeout_rate=args.accept_then_timeout_rate,
-        timeout_hold_s=args.timeout_hold_s,
-        block_threshold=args.block_threshold,
-        block_window_s=args.block_window_s,
-        block_duration_s=args.block_duration_s,
-        block_status=args.block_status,
-        range_download_interval_s=args.range_download_interval_s,
-        fault_seed=args.fault_seed,
-    )
+def config_from_args(
+    args: argparse.Namespace, environ: Mapping[str, str] | None = None
+) -> SandboxConfig:
+    """The sandbox config the flags given and the environment describe."""
+    given = {k: v for k, v in vars(args).items() if k not in {"func", "command"}}
+    overrides = {_FIELD_OF.get(name, name): value for name, value in given.items()}
+    environ = os.environ if environ is None else environ
+    return SandboxConfig.from_env(environ, defaults=CLI_DEFAULTS, overrides=overrides)
 
 
 def banner(server: SandboxServer) -> str:
@@ -103,13 +117,25 @@ def banner(server: SandboxServer) -> str:
     ]
     if config.callback_url:
         lines.append(f"  callbacks: {config.callback_url} ({config.callback_format})")
+    rules = {
+        "strict": config.strict,
+        "report_gates_callbacks": config.report_gates_callbacks,
+        "links_need_flag": config.links_need_flag,
+    }
+    switches = " ".join(f"{name}={'on' if on else 'off'}" for name, on in rules.items())
+    lines.append(f"  rules    : {switches}")
     lines += ["  Ctrl-C stops it.", "=" * 64]
     return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Serve until Ctrl-C (or SIGTERM)."""
-    server = SandboxServer(config_from_args(args)).start()
+    """Serve until Ctrl-C (or SIGTERM); a bad ``CERTSMS_SANDBOX_*`` value exits 2, named."""
+    try:
+        config = config_from_args(args)
+    except ConfigUpdateError as exc:
+        print(f"certsms sandbox: {exc}", file=sys.stderr)
+        return 2
+    server = SandboxServer(config).start()
     print(banner(server), flush=True)
     done = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: done.set())
