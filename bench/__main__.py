@@ -10,7 +10,7 @@
 
 Prints a table and writes ``bench/results/latest.json`` (machine, versions, settings)
 and the profiles ``profile-{enqueue,send}.txt`` next to it.
-``--quick`` uses smaller counts (a smoke run, not for the README); ``--only`` picks figures.
+``--quick`` uses smaller counts (a smoke run, not for docs/benchmarks.md); ``--only`` picks figures.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def payload() -> dict[str, Any]:
 
 def bare_params() -> dict[str, Any]:
     """The provider parameters certsms would send for :func:`payload`."""
-    from mensatek.requests import send_request_from_payload
+    from mensatek.payloads import send_request_from_payload
 
     return json.loads(json.dumps(send_request_from_payload(payload()).to_params(), default=str))
 
@@ -85,7 +85,7 @@ class Bench:
         self.results: dict[str, Any] = {}
         from config.logging import configure_logging
         from config.settings import Settings
-        from worker.broker import setup
+        from worker.runtime import setup
 
         self.settings = Settings(
             redis_url=self.redis_server.url,
@@ -99,7 +99,7 @@ class Bench:
         # the producer logs like a deployed one (one line per enqueue), to a file
         self._log = (log_dir / "producer.log").open("a", encoding="utf-8")
         configure_logging(self.settings, stream=self._log)
-        setup(self.settings, import_actors=False)
+        setup(self.settings)
         self.bare_broker, self.bare_actor = baseline_actor.build(self.redis_server.url)
         self.payload = payload()
         self.params = bare_params()
@@ -130,8 +130,11 @@ class Bench:
     def enqueue_bare(self) -> tuple[str, float]:
         """One bare ``actor.send``; (reference, wall time before the call)."""
         reference = uuid.uuid4().hex
-        data = {**self.params, "Referenciausuario": reference,
-                "Destinatarios": [{"Movil": self.phone()}]}  # fmt: skip
+        data = {
+            **self.params,
+            "Referenciausuario": reference,
+            "Destinatarios": [{"Movil": self.phone()}],
+        }
         started = time.time()
         self.bare_actor.send(data)
         return reference, started
@@ -146,8 +149,9 @@ class Bench:
     ) -> Workers:
         limits = {"rate_limit_per_s": FAR_ABOVE_LOAD, "rate_limit_send_per_s": FAR_ABOVE_LOAD}
         env = certsms_env(self.redis_server.url, self.sandbox, **{**limits, **settings})
-        return start_certsms(env, processes=processes, threads=threads, log_dir=self.log_dir,
-                             name=name)  # fmt: skip
+        return start_certsms(
+            env, processes=processes, threads=threads, log_dir=self.log_dir, name=name
+        )
 
     def drained(self, variant: str, *, timeout_s: float) -> None:
         namespace, queue = (
@@ -155,8 +159,11 @@ class Bench:
             if variant == "certsms"
             else (baseline_actor.NAMESPACE, baseline_actor.QUEUE)
         )
-        wait_until(lambda: pending(self.client, namespace, queue) == 0, timeout_s=timeout_s,
-                   what=f"{variant} queue drained")  # fmt: skip
+        wait_until(
+            lambda: pending(self.client, namespace, queue) == 0,
+            timeout_s=timeout_s,
+            what=f"{variant} queue drained",
+        )
 
     def warm_up(self, variant: str, enqueue: Callable[[], tuple[str, float]], count: int) -> None:
         """Jobs until every thread has run once; the processes are then all booted."""
@@ -192,13 +199,22 @@ class Bench:
         enqueue = self.enqueue_certsms if variant == "certsms" else self.enqueue_bare
         self.fresh()
         start_workers = (
-            (lambda: self.certsms_workers(
-                processes=self.processes, threads=self.threads, name="certsms"))
+            (
+                lambda: self.certsms_workers(
+                    processes=self.processes, threads=self.threads, name="certsms"
+                )
+            )
             if variant == "certsms"
-            else (lambda: start_bare(
-                self.redis_server.url, self.sandbox, processes=self.processes,
-                threads=self.threads, log_dir=self.log_dir))
-        )  # fmt: skip
+            else (
+                lambda: start_bare(
+                    self.redis_server.url,
+                    self.sandbox,
+                    processes=self.processes,
+                    threads=self.threads,
+                    log_dir=self.log_dir,
+                )
+            )
+        )
         workers = start_workers()
         done = 0
         try:
@@ -285,8 +301,10 @@ class Bench:
                 f"rss_mib_at_{marks[-1]}": [round(v, 1) for v in last],
                 "growth_mib": round(sum(last) / len(last) - sum(first) / len(first), 2),
             }
-        mean = {n: sum(data["rss_mib"][marks[-1]]) / len(data["rss_mib"][marks[-1]])
-                for n, data in (("certsms", certsms), ("bare", bare))}  # fmt: skip
+        mean = {
+            n: sum(data["rss_mib"][marks[-1]]) / len(data["rss_mib"][marks[-1]])
+            for n, data in (("certsms", certsms), ("bare", bare))
+        }
         memory["ratio"] = round(mean["certsms"] / mean["bare"], 3)
         memory["goal"] = "no growth between the marks"
         self.results["memory"] = memory
@@ -299,9 +317,12 @@ class Bench:
             ideal = min(limit, processes * threads / latency_s)
             self.fresh(latency_ms=int(latency_s * 1000))
             workers = self.certsms_workers(
-                processes=processes, threads=threads, name=f"concurrency-{processes}",
-                rate_limit_per_s=limit, rate_limit_send_per_s=limit,
-            )  # fmt: skip
+                processes=processes,
+                threads=threads,
+                name=f"concurrency-{processes}",
+                rate_limit_per_s=limit,
+                rate_limit_send_per_s=limit,
+            )
             try:
                 self.warm_up("certsms", self.enqueue_certsms, processes * threads)
                 self.sandbox.reset(latency_ms=int(latency_s * 1000))
@@ -313,11 +334,16 @@ class Bench:
             finally:
                 workers.stop()
             rate = steady_rate(times)
-            runs.append({
-                "processes": processes, "threads": threads, "jobs": jobs,
-                "ideal_per_s": ideal, "achieved_per_s": round(rate, 1),
-                "ratio": round(rate / ideal, 3),
-            })  # fmt: skip
+            runs.append(
+                {
+                    "processes": processes,
+                    "threads": threads,
+                    "jobs": jobs,
+                    "ideal_per_s": ideal,
+                    "achieved_per_s": round(rate, 1),
+                    "ratio": round(rate / ideal, 3),
+                }
+            )
         self.results["concurrency"] = {
             "provider_latency_ms": int(latency_s * 1000),
             "limit_per_s": limit,
@@ -331,9 +357,12 @@ class Bench:
         jobs = int(limit * self.n(8, 4))
         self.fresh()
         workers = self.certsms_workers(
-            processes=processes, threads=threads, name="rate",
-            rate_limit_per_s=limit, rate_limit_send_per_s=limit,
-        )  # fmt: skip
+            processes=processes,
+            threads=threads,
+            name="rate",
+            rate_limit_per_s=limit,
+            rate_limit_send_per_s=limit,
+        )
         try:
             for _ in range(jobs):  # the backlog is there before the workers are
                 self.enqueue_certsms()
@@ -417,41 +446,92 @@ def table(results: dict[str, Any]) -> list[str]:
 
     if "overhead" in results:
         r = results["overhead"]
-        row(f"1. send throughput ({r['processes']}×{r['threads']})", f"{r['certsms_per_s']} jobs/s",
-            f"{r['bare_per_s']} jobs/s", r["ratio"], "≥ 0.90", r["ratio"] >= 0.9)  # fmt: skip
+        row(
+            f"1. send throughput ({r['processes']}×{r['threads']})",
+            f"{r['certsms_per_s']} jobs/s",
+            f"{r['bare_per_s']} jobs/s",
+            r["ratio"],
+            "≥ 0.90",
+            r["ratio"] >= 0.9,
+        )
     if "enqueue" in results:
         r = results["enqueue"]
-        row("2. enqueue", f"{r['certsms_per_s']} calls/s", f"{r['bare_per_s']} calls/s",
-            r["ratio"], "≥ 0.50", r["ratio"] >= 0.5)  # fmt: skip
+        row(
+            "2. enqueue",
+            f"{r['certsms_per_s']} calls/s",
+            f"{r['bare_per_s']} calls/s",
+            r["ratio"],
+            "≥ 0.50",
+            r["ratio"] >= 0.5,
+        )
     if "latency" in results:
         r = results["latency"]
-        row("3. latency enqueue→provider p50", f"{r['certsms']['p50_ms']} ms",
-            f"{r['bare']['p50_ms']} ms", r["ratio_p50"], "report", None)  # fmt: skip
-        row("3. latency enqueue→provider p99", f"{r['certsms']['p99_ms']} ms",
-            f"{r['bare']['p99_ms']} ms", r["ratio_p99"], "report", None)  # fmt: skip
+        row(
+            "3. latency enqueue→provider p50",
+            f"{r['certsms']['p50_ms']} ms",
+            f"{r['bare']['p50_ms']} ms",
+            r["ratio_p50"],
+            "report",
+            None,
+        )
+        row(
+            "3. latency enqueue→provider p99",
+            f"{r['certsms']['p99_ms']} ms",
+            f"{r['bare']['p99_ms']} ms",
+            r["ratio_p99"],
+            "report",
+            None,
+        )
     if "concurrency" in results:
         for run in results["concurrency"]["runs"]:
-            row(f"4. concurrency {run['processes']}×{run['threads']}, 200 ms provider",
-                f"{run['achieved_per_s']} jobs/s", f"ideal {run['ideal_per_s']:g} jobs/s",
-                run["ratio"], "≥ 0.90", run["ratio"] >= 0.9)  # fmt: skip
+            row(
+                f"4. concurrency {run['processes']}×{run['threads']}, 200 ms provider",
+                f"{run['achieved_per_s']} jobs/s",
+                f"ideal {run['ideal_per_s']:g} jobs/s",
+                run["ratio"],
+                "≥ 0.90",
+                run["ratio"] >= 0.9,
+            )
     if "rate" in results:
         r = results["rate"]
-        row(f"5. rate accuracy ({r['processes']}×{r['threads']}, backlog)",
-            f"{r['achieved_per_s']}/s", f"limit {r['limit_per_s']:g}/s", r["ratio"], "≤ 1.0",
-            r["ratio"] <= 1.0)  # fmt: skip
-        row("5. 1 s windows over the limit", f"{r['sliding_windows_over_limit']} sliding, "
+        row(
+            f"5. rate accuracy ({r['processes']}×{r['threads']}, backlog)",
+            f"{r['achieved_per_s']}/s",
+            f"limit {r['limit_per_s']:g}/s",
+            r["ratio"],
+            "≤ 1.0",
+            r["ratio"] <= 1.0,
+        )
+        row(
+            "5. 1 s windows over the limit",
+            f"{r['sliding_windows_over_limit']} sliding, "
             f"{r['aligned_seconds_over_limit']} aligned (max {r['max_in_any_1s']} in 1 s)",
-            "—", "—", "0", r["sliding_windows_over_limit"] == 0)  # fmt: skip
+            "—",
+            "—",
+            "0",
+            r["sliding_windows_over_limit"] == 0,
+        )
     if "memory" in results:
         r = results["memory"]
         last = r["jobs"][-1]
         ours = r["certsms"][f"rss_mib_at_{last}"]
         base = r["bare"][f"rss_mib_at_{last}"]
-        row(f"6. RSS per worker after {last} jobs", f"{ours} MiB", f"{base} MiB", r["ratio"],
-            "report", None)  # fmt: skip
-        row(f"6. RSS growth {r['jobs'][0]}→{last} jobs", f"{r['certsms']['growth_mib']} MiB",
-            f"{r['bare']['growth_mib']} MiB", "—", "no growth",
-            r["certsms"]["growth_mib"] <= max(1.0, r["bare"]["growth_mib"]))  # fmt: skip
+        row(
+            f"6. RSS per worker after {last} jobs",
+            f"{ours} MiB",
+            f"{base} MiB",
+            r["ratio"],
+            "report",
+            None,
+        )
+        row(
+            f"6. RSS growth {r['jobs'][0]}→{last} jobs",
+            f"{r['certsms']['growth_mib']} MiB",
+            f"{r['bare']['growth_mib']} MiB",
+            "—",
+            "no growth",
+            r["certsms"]["growth_mib"] <= max(1.0, r["bare"]["growth_mib"]),
+        )
     return rows
 
 
@@ -470,8 +550,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="certsms-bench-") as tmp:
-        bench = Bench(quick=args.quick, processes=args.processes, threads=args.threads,
-                      log_dir=Path(tmp))  # fmt: skip
+        bench = Bench(
+            quick=args.quick, processes=args.processes, threads=args.threads, log_dir=Path(tmp)
+        )
         bench.results_dir = Path(args.output).parent  # profiles go next to the JSON
         try:
             for name in FIGURES:
@@ -498,8 +579,10 @@ def main(argv: list[str] | None = None) -> int:
             bench.close()
     Path(args.output).write_text(json.dumps(document, indent=2) + "\n")
     print()
-    print(f"certsms bench · {document['date']} · {document['machine']['cpu_count']} CPU "
-          f"{document['machine']['cpu_model']} · {document['duration_s']} s")  # fmt: skip
+    print(
+        f"certsms bench · {document['date']} · {document['machine']['cpu_count']} CPU "
+        f"{document['machine']['cpu_model']} · {document['duration_s']} s"
+    )
     print("\n".join(table(bench.results)))
     print(f"\nwritten to {args.output}")
     return 0

@@ -25,6 +25,7 @@ import psutil
 import redis
 import requests
 
+from worker.dramatiq_keys import messages_key
 from worker.embedded_redis import free_port
 
 SEND_FUNCTION = "EnviarSMSCERTIFICADO"
@@ -53,11 +54,24 @@ class SandboxProcess:
         """Start and wait until it listens."""
         with self.log_path.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "worker.cli", "sandbox", "--port", str(self.port),
-                 "--progression-interval-s", "0", "--credits", "1000000000",
-                 "--block-threshold", "1000000000"],
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+                [
+                    sys.executable,
+                    "-m",
+                    "worker.cli",
+                    "sandbox",
+                    "--port",
+                    str(self.port),
+                    "--progression-interval-s",
+                    "0",
+                    "--credits",
+                    "1000000000",
+                    "--block-threshold",
+                    "1000000000",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         try:
             wait_listening(self.port)
         except RuntimeError:
@@ -180,10 +194,21 @@ def start_certsms(
     log_path = log_dir / f"{name}.log"
     with log_path.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "worker.cli", "worker", "--processes", str(processes),
-             "--threads", str(threads)],
-            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "worker.cli",
+                "worker",
+                "--processes",
+                str(processes),
+                "--threads",
+                str(threads),
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     return Workers(process, log_path, processes)
 
 
@@ -195,10 +220,21 @@ def start_bare(
     log_path = log_dir / "bare.log"
     with log_path.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "dramatiq", "bench.baseline_actor",
-             "--processes", str(processes), "--threads", str(threads)],
-            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "dramatiq",
+                "bench.baseline_actor",
+                "--processes",
+                str(processes),
+                "--threads",
+                str(threads),
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     return Workers(process, log_path, processes)
 
 
@@ -214,7 +250,7 @@ def wait_until(predicate: Callable[[], bool], *, timeout_s: float, what: str) ->
 
 def pending(client: redis.Redis, namespace: str, queue: str) -> int:
     """Messages of ``queue`` not yet acknowledged (queued or being processed)."""
-    return int(client.hlen(f"{namespace}:{queue}.msgs"))
+    return int(client.hlen(messages_key(namespace, queue)))
 
 
 def steady_rate(times_s: Sequence[float], *, start: float = 0.1, end: float = 0.9) -> float:

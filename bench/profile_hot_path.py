@@ -127,7 +127,7 @@ def profile(
     """
     from config.logging import configure_logging
     from tasks import enqueue_send
-    from worker.broker import setup
+    from tasks.boot import setup
 
     settings = settings.model_copy(
         update={
@@ -146,8 +146,9 @@ def profile(
 
     def enqueue_all() -> None:
         for n in range(jobs):
-            enqueue_send({**payload, "Destinatarios": [{"Movil": f"34611{n:06d}"}]},
-                         settings=settings)  # fmt: skip
+            enqueue_send(
+                {**payload, "Destinatarios": [{"Movil": f"34611{n:06d}"}]}, settings=settings
+            )
 
     enqueue_profiler = Profiler(interval=0.0005)
     with enqueue_profiler:

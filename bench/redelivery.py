@@ -47,9 +47,12 @@ def _measure(server: EmbeddedRedis, sandbox: SandboxProcess, log_dir: Path) -> i
     from tasks import enqueue_send
 
     settings = Settings(
-        redis_url=server.url, namespace=NAMESPACE, mensatek_base_url=sandbox.base_url,
-        mensatek_api_user="demo", mensatek_api_token="demo-token",  # type: ignore[arg-type]
-    )  # fmt: skip
+        redis_url=server.url,
+        namespace=NAMESPACE,
+        mensatek_base_url=sandbox.base_url,
+        mensatek_api_user="demo",
+        mensatek_api_token="demo-token",  # type: ignore[arg-type]
+    )
     store = JobStore(redis.Redis.from_url(server.url), settings)
     requests.post(sandbox.admin_url + "config", json={"latency_ms": 3000}, timeout=10)
     payload = json.loads(
@@ -64,8 +67,11 @@ def _measure(server: EmbeddedRedis, sandbox: SandboxProcess, log_dir: Path) -> i
     env = certsms_env(server.url, sandbox)
     env["CERTSMS_NAMESPACE"] = NAMESPACE
     first = start_certsms(env, processes=1, threads=2, log_dir=log_dir, name="first")
-    wait_until(lambda: any(store.status(j) == "in_flight" for j in ids), timeout_s=60,
-               what="a send in flight")  # fmt: skip
+    wait_until(
+        lambda: any(store.status(j) == "in_flight" for j in ids),
+        timeout_s=60,
+        what="a send in flight",
+    )
     os.killpg(first.process.pid, signal.SIGKILL)
     first.process.wait()
     killed_at = time.monotonic()
@@ -73,8 +79,11 @@ def _measure(server: EmbeddedRedis, sandbox: SandboxProcess, log_dir: Path) -> i
     requests.post(sandbox.admin_url + "config", json={"latency_ms": 0}, timeout=10)
     second = start_certsms(env, processes=1, threads=2, log_dir=log_dir, name="second")
     try:
-        wait_until(lambda: all(str(store.status(j)) in SETTLED for j in ids), timeout_s=300,
-                   what="every job settled")  # fmt: skip
+        wait_until(
+            lambda: all(str(store.status(j)) in SETTLED for j in ids),
+            timeout_s=300,
+            what="every job settled",
+        )
         settled_s = time.monotonic() - killed_at
     finally:
         second.stop()

@@ -52,10 +52,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "worker.cli", "sandbox", "--port", str(port),
-         "--progression-interval-s", "0", "--block-threshold", "1000000000"],
+        [
+            sys.executable,
+            "-m",
+            "worker.cli",
+            "sandbox",
+            "--port",
+            str(port),
+            "--progression-interval-s",
+            "0",
+            "--block-threshold",
+            "1000000000",
+        ],
         stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+    )
     try:
         wait_listening(port)
         counts = [0] * args.threads

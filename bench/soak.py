@@ -51,7 +51,7 @@ FINAL = SEND_DONE | {"succeeded", "failed", "dead", "uncertain", "rejected"}
 
 @dataclass
 class SoakConfig:
-    """What one soak run does (the defaults are the README's figures)."""
+    """What one soak run does (the defaults give the figures in docs/guard.md)."""
 
     jobs: int = 2000
     processes: int = 3
@@ -146,9 +146,15 @@ def _send(index: int, **extra: Any) -> dict[str, Any]:
     }
 
 
+def _record(store: Any, job_id: str) -> dict[str, Any]:
+    """A job record as its JSON document ({} when gone)."""
+    record = store.get(job_id)
+    return record.to_dict() if record is not None else {}
+
+
 def _wait(store: Any, ids: list[str], deadline: float, what: str) -> None:
     while True:
-        pending = [j for j in ids if str((store.get(j) or {}).get("status")) not in FINAL]
+        pending = [j for j in ids if str((_record(store, j)).get("status")) not in FINAL]
         if not pending:
             return
         if time.monotonic() > deadline:
@@ -165,7 +171,7 @@ def run_soak(
     them); faults and credits are set here.
     """
     import tasks
-    from worker.broker import setup
+    from tasks.boot import setup
     from worker.jobs.store import JobStore
 
     rng = random.Random(config.seed)
@@ -246,12 +252,12 @@ def run_soak(
         # --- phase 2: reports (repeated on purpose), certificates, cancels
         sent = [
             (int(r["idmensaje"]), phones[j])
-            for j, r in ((j, store.get(j) or {}) for j in send_ids)
+            for j, r in ((j, _record(store, j)) for j in send_ids)
             if r.get("idmensaje") and r.get("status") in SEND_DONE
         ]
         scheduled = [
             int(r["idmensaje"])
-            for r in (store.get(j) or {} for j in scheduled_ids)
+            for r in (_record(store, j) for j in scheduled_ids)
             if r.get("idmensaje")
         ]
         remaining = n - len(ids)
@@ -302,7 +308,7 @@ def _figures(
     outcomes: Counter[str] = Counter()
     errors: Counter[str] = Counter()
     for job_id in ids:
-        record = store.get(job_id) or {}
+        record = _record(store, job_id)
         outcomes[f"{record.get('kind')}:{record.get('status')}"] += 1
         error = record.get("error")
         if record.get("status") == "failed" and isinstance(error, dict):
@@ -355,9 +361,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--timeout-s", type=float, default=defaults.timeout_s)
     parser.add_argument(
-        "--set", action="append", default=[], metavar="SETTING=VALUE",
+        "--set",
+        action="append",
+        default=[],
+        metavar="SETTING=VALUE",
         help="extra worker setting, e.g. --set rejection_budget=8",
-    )  # fmt: skip
+    )
     parser.add_argument("--redis-url")
     parser.add_argument("--json", action="store_true", help="print only the JSON figures")
     args = parser.parse_args()

@@ -25,13 +25,32 @@ from config.settings import Settings
 
 REDACTED = "[redacted]"
 _SECRET_KEYS = frozenset(
-    {"authorization", "token", "api_token", "mensatek_api_token", "password", "passwd",
-     "callback_password", "intake_token", "secret"}
-)  # fmt: skip
+    {
+        "authorization",
+        "token",
+        "api_token",
+        "mensatek_api_token",
+        "password",
+        "passwd",
+        "callback_password",
+        "intake_token",
+        "secret",
+    }
+)
 _PHONE_KEYS = frozenset(
-    {"phone", "phones", "movil", "telefono", "destinatarios", "recipients", "telcontacto",
-     "contact_phone", "remitente_phone", "msisdn"}
-)  # fmt: skip
+    {
+        "phone",
+        "phones",
+        "movil",
+        "telefono",
+        "destinatarios",
+        "recipients",
+        "telcontacto",
+        "contact_phone",
+        "remitente_phone",
+        "msisdn",
+    }
+)
 _BASE64_KEYS = frozenset({"contenido", "content", "base64", "payload_base64"})
 _MACRO_RE = re.compile(r"\((BASE64):(\d):([A-Za-z0-9+/=\s]+)\)", re.IGNORECASE)
 _BASE64_RUN_RE = re.compile(r"[A-Za-z0-9+/]{120,}={0,2}")

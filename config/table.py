@@ -1,14 +1,23 @@
-"""The configuration table of the README, generated from :class:`Settings`.
+"""The configuration page (``docs/configuration.md``), generated from :class:`Settings`.
 
-``python -m config.table`` prints it; a test checks that every setting has a
-description here and that README.md lists every variable.
+:func:`configuration_page` renders the whole page and :func:`markdown_table` its
+table of variables; ``docs/generate.py`` writes the page and ``tests/test_docs.py``
+fails when the committed page differs from it. Every setting needs a description
+in :data:`DESCRIPTIONS`. ``python -m config.table`` prints the table.
 """
 
 from __future__ import annotations
 
+import typing
+
 from pydantic import SecretStr
 
 from config.settings import Settings, variable_name
+
+PAGE_PATH = "docs/configuration.md"
+"""Where the generated page lives, relative to the repository root."""
+REGENERATE = ".venv/bin/python docs/generate.py"
+"""The command that rewrites the generated page."""
 
 DESCRIPTIONS: dict[str, str] = {
     "redis_url": "Redis for the broker, job records, guard and events",
@@ -105,11 +114,81 @@ def _default(name: str) -> str:
 
 
 def markdown_table() -> str:
-    """The README's configuration table."""
+    """The table of every variable: name, default and meaning."""
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     for name in Settings.model_fields:
         rows.append(f"| `{variable_name(name)}` | `{_default(name)}` | {DESCRIPTIONS[name]} |")
     return "\n".join(rows)
+
+
+def _variables_of(kind: type) -> list[str]:
+    """The variables whose field type is ``kind`` (or ``kind | None``)."""
+    found = []
+    for name, field in Settings.model_fields.items():
+        annotation = field.annotation
+        args = typing.get_args(annotation)
+        if annotation is kind or typing.get_origin(annotation) is kind or kind in args:
+            found.append(f"`{variable_name(name)}`")
+    return found
+
+
+def _join(names: list[str]) -> str:
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
+
+
+_INTRO = """\
+For operators: every environment variable certsms reads, with its default.
+One typed settings object is read from the environment once, at start-up, and
+passed down (`config/settings.py`, pydantic-settings). `REDIS_URL` and the
+`MENSATEK_*` variables keep their plain names; everything else is `CERTSMS_*`.
+Every duration and limit carries its unit in its name. A bad value stops the
+process with one line naming the variable (`CERTSMS_RATE_LIMIT_PER_S: Input
+should be greater than 0`) and exit code 2. Secrets ({secrets}) have no
+default and are never printed, also not in `repr`.
+
+The provider credentials are demanded only by processes that call the provider
+(`certsms worker`, `certsms up`, `certsms credits`); an application that only
+enqueues needs nothing but `REDIS_URL` (and `CERTSMS_NAMESPACE` if not the
+default). Four of the nine function paths are inferred from naming patterns
+([provider.md §1.2](provider.md#12-function-paths)), so every path is a
+setting: a wrong guess is corrected with `CERTSMS_FUNCTION_CANCEL=…`, not a
+release.
+"""
+
+_FORMATS = """\
+Lists ({lists}) are comma-separated. Booleans ({booleans}) accept `1/0` and
+`true/false`. `CERTSMS_NAMESPACE` lets two deployments share one Redis: every
+key, the broker's queues included, starts with it.
+
+Where each setting acts: the rate limits, breaker, memo and caches in
+[guard.md](guard.md); send retries and held sends in [jobs.md](jobs.md); the
+poller, sweepers, callbacks and evidence store in
+[status-tracking.md](status-tracking.md); workers, redelivery, logs and metrics
+in [operating.md](operating.md); timeouts and transport retries in
+[mensatek-library.md](mensatek-library.md#retries).
+"""
+
+
+def configuration_page() -> str:
+    """The text of ``docs/configuration.md``."""
+    header = (
+        f"<!-- Generated from config/settings.py and config/table.py by docs/generate.py. "
+        f"Do not edit: change those, then run `{REGENERATE}`. -->"
+    )
+    intro = _INTRO.format(secrets=_join(_variables_of(SecretStr)))
+    formats = _FORMATS.format(
+        lists=_join(_variables_of(tuple)), booleans=_join(_variables_of(bool))
+    )
+    parts = [
+        header,
+        "# Configuration",
+        intro,
+        "## Variables",
+        markdown_table(),
+        "## Formats",
+        formats,
+    ]
+    return "\n\n".join(part.strip("\n") for part in parts) + "\n"
 
 
 if __name__ == "__main__":  # pragma: no cover

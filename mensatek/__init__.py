@@ -1,10 +1,23 @@
 """A typed client of the Mensatek Certified SMS / Contract SMS API v7 (no queue inside).
 
-Requests are validated locally (:mod:`mensatek.requests`), sent by
-:class:`MensatekClient`, and answered with typed results or typed errors
-(tree in :mod:`mensatek.errors`).
+Payloads are read into typed requests (:mod:`mensatek.payloads` into
+:mod:`mensatek.requests`), validated locally (:mod:`mensatek.validation`), sent by
+:class:`MensatekClient`, and answered with typed results or typed errors (tree in
+:mod:`mensatek.errors`). The provider's callbacks are parsed by
+:mod:`mensatek.callbacks`. One helper per rule, shared by both directions: phones
+(:mod:`mensatek.phones`), Madrid dates (:mod:`mensatek.dates`), yes/no values
+(:mod:`mensatek.values`), atomic files (:mod:`mensatek.files`).
 """
 
+from mensatek.answers import FUNCTIONS, IDEMPOTENT
+from mensatek.callbacks import (
+    AttachmentEvent,
+    Callback,
+    CallbackInvalid,
+    InboundReply,
+    StatusCallback,
+    parse_callback,
+)
 from mensatek.client import MensatekClient
 from mensatek.errors import (
     AuthenticationFailed,
@@ -23,8 +36,9 @@ from mensatek.errors import (
     TransportError,
 )
 from mensatek.gsm import TextAnalysis, analyze_text
-from mensatek.mapping import FUNCTIONS, IDEMPOTENT
 from mensatek.parsing import Answer, parse_answer
+from mensatek.payloads import request_from_payload, send_request_from_payload
+from mensatek.phones import canonical_phone
 from mensatek.requests import (
     KINDS,
     CancelRequest,
@@ -35,8 +49,6 @@ from mensatek.requests import (
     RescheduleRequest,
     SendRequest,
     UploadRequest,
-    request_from_payload,
-    send_request_from_payload,
 )
 from mensatek.results import (
     CancelResult,
@@ -53,6 +65,8 @@ from mensatek.results import (
 )
 from mensatek.retrying import is_retryable, is_unhealthy
 from mensatek.status import StatusClass, classify, is_final, status_text
+from mensatek.validation import validate_request
+from mensatek.values import parse_bool
 
 __all__ = [  # noqa: RUF022 - grouped by topic, sorted within each group
     # client
@@ -75,6 +89,10 @@ __all__ = [  # noqa: RUF022 - grouped by topic, sorted within each group
     "analyze_text",
     "request_from_payload",
     "send_request_from_payload",
+    "validate_request",
+    # shared helpers (both directions)
+    "canonical_phone",
+    "parse_bool",
     # results
     "Answer",
     "CancelResult",
@@ -89,6 +107,13 @@ __all__ = [  # noqa: RUF022 - grouped by topic, sorted within each group
     "SendResult",
     "UploadResult",
     "parse_answer",
+    # callbacks
+    "AttachmentEvent",
+    "Callback",
+    "CallbackInvalid",
+    "InboundReply",
+    "StatusCallback",
+    "parse_callback",
     # status
     "StatusClass",
     "classify",

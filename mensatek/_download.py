@@ -1,21 +1,20 @@
-"""Streaming a certificate ZIP to disk: temp file beside the target, checked, then renamed.
+"""Streaming a certificate ZIP to disk: hashed on the way, checked, then renamed into place.
 
-The body is written chunk by chunk and hashed on the way, so a large ZIP is never
-held in memory. Only a body that starts with a ZIP signature gets here (the
-client sniffs the first bytes); a body that fails :func:`zipfile.ZipFile.testzip`
-is deleted and reported as :class:`zipfile.BadZipFile`.
+The body is written chunk by chunk (:func:`mensatek.files.atomic_write`) and hashed
+on the way, so a large ZIP is never held in memory. Only a body that starts with a
+ZIP signature gets here (the client sniffs the first bytes); a body that fails
+:meth:`zipfile.ZipFile.testzip` is deleted and reported as :class:`zipfile.BadZipFile`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
-import tempfile
+import itertools
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from mensatek.files import atomic_write
 from mensatek.results import CertificateResult
 
 ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")  # a local file header; an empty archive
@@ -28,38 +27,24 @@ def looks_like_zip(head: bytes) -> bool:
 
 
 def store_zip(head: bytes, rest: Iterable[bytes], dest: Path) -> CertificateResult:
-    """Write ``head`` + ``rest`` to ``dest`` atomically; check it is a valid ZIP first."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``head`` + ``rest`` to ``dest`` atomically once it checks out as a valid ZIP."""
     digest = hashlib.sha256()
-    size = 0
-    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, before the rename
-        dir=dest.parent, prefix=f".{dest.name}.", suffix=".part", delete=False
-    )
-    tmp = Path(handle.name)
-    try:
-        with handle:
-            for chunk in _chain(head, rest):
-                handle.write(chunk)
+    members: list[str] = []
+
+    def hashed() -> Iterator[bytes]:
+        for chunk in itertools.chain((head,), rest):
+            if chunk:
                 digest.update(chunk)
-                size += len(chunk)
-            handle.flush()
-            os.fsync(handle.fileno())
-        with zipfile.ZipFile(tmp) as archive:
+                yield chunk
+
+    def check(written: Path) -> None:
+        with zipfile.ZipFile(written) as archive:
             bad = archive.testzip()
             if bad is not None:
                 raise zipfile.BadZipFile(f"member {bad!r} is corrupt")
-            members = tuple(archive.namelist())
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    return CertificateResult(path=dest, size_bytes=size, sha256=digest.hexdigest(), members=members)
+            members.extend(archive.namelist())
 
-
-def _chain(head: bytes, rest: Iterable[bytes]) -> Iterable[bytes]:
-    if head:
-        yield head
-    for chunk in rest:
-        if chunk:
-            yield chunk
+    size = atomic_write(dest, hashed(), check=check)
+    return CertificateResult(
+        path=dest, size_bytes=size, sha256=digest.hexdigest(), members=tuple(members)
+    )

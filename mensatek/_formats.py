@@ -1,4 +1,4 @@
-"""The provider's non-JSON answer formats (reference §9.10–9.11): TXT and XML.
+"""The provider's non-JSON answer formats (docs/provider.md §9.10–9.11): TXT and XML.
 
 TXT is one ``Key:Value;`` per line (several pairs on a line are split), arrays as
 ``Key:`` / ``[`` / ``0: [`` … ``]`` / ``]``. XML is ``<result>`` with one child per

@@ -1,4 +1,4 @@
-"""A tolerant reader for the provider's pseudo-JSON (reference §9.3).
+"""A tolerant reader for the provider's pseudo-JSON (docs/provider.md §9.3).
 
 The documentation shows nested arrays such as ``Informe`` as strings holding
 single-quoted, not-quite-JSON text::

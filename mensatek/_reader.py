@@ -1,11 +1,11 @@
-"""Reading request payloads: provider or Python names, loose scalar types, every problem kept.
+"""The field reader of :mod:`mensatek.payloads`: names, loose scalar types, every problem kept.
 
 A payload comes from JSON (CLI, HTTP, a job record), so numbers may be strings
-(``"3"``), booleans may be ``"1"``/``"true"``/``"si"``, dates may be ISO-8601 with
-an offset or the provider's ``YYYY-MM-DD HH:MM`` (Madrid time). Keys match
-case-insensitively against the provider's names, their known aliases and the
-Python field names. :class:`PayloadReader` never raises: it records a
-:class:`~mensatek.errors.FieldProblem` per bad field and returns ``None``.
+(``"3"``), booleans may be ``"1"``/``"true"``/``"si"`` (:mod:`mensatek.values`),
+dates may be ISO-8601 with an offset or the provider's ``YYYY-MM-DD HH:MM`` (Madrid
+time). Keys match case-insensitively against the provider's names, their known
+aliases and the Python field names. :class:`PayloadReader` never raises: it records
+a :class:`~mensatek.errors.FieldProblem` per bad field and returns ``None``.
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ from datetime import datetime
 
 from mensatek.dates import is_provider_format, parse_provider_datetime
 from mensatek.errors import FieldProblem
+from mensatek.values import parse_bool
 
-_TRUE = frozenset({"1", "true", "yes", "y", "si", "sí", "on"})
-_FALSE = frozenset({"0", "false", "no", "n", "off"})
 _INT_RE = re.compile(r"^[+-]?\d+$")
 _WS_RE = re.compile(r"\s+")
 
@@ -120,12 +119,9 @@ class PayloadReader:
         value = self.raw(python)
         if value is None:
             return False
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, int) and value in (0, 1):
-            return bool(value)
-        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-            return value.strip().lower() in _TRUE
+        flag = parse_bool(value)
+        if flag is not None:
+            return flag
         self.problem(python, f"must be 0/1 or true/false, got {_show(value)}")
         return False
 

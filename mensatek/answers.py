@@ -1,4 +1,4 @@
-"""The one place where a provider answer becomes an error (reference §3, §9.14).
+"""The one place where a provider answer becomes an error (docs/provider.md §3, §9.14).
 
 :func:`error_for_status` judges the HTTP status before the body is read;
 :func:`error_for_answer` judges a parsed answer's ``Res``. The client raises what

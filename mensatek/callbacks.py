@@ -2,7 +2,7 @@
 
 Mensatek POSTs one callback per recipient status change (``Servicio=SMSCERTIFICADO``),
 per recipient event on a PDF attachment (``EVENTOSSMSCERTIFICADO``) and per inbound
-reply (``SMSRECIBIDO``); reference §6. Every value may arrive as a string; field names
+reply (``SMSRECIBIDO``); docs/provider.md §5. Every value may arrive as a string; field names
 are matched case-insensitively. :func:`parse_callback` turns a flat mapping into
 :class:`StatusCallback`, :class:`AttachmentEvent` or :class:`InboundReply`, or raises
 :class:`CallbackInvalid` naming the field and the reason (the web answers 422).
@@ -11,7 +11,9 @@ We require only what processing needs, so that a harmless omission by the provid
 does not turn into an endless retry loop: status callbacks need ``Resultado``,
 ``Movil`` and ``idMensaje`` or ``Referencia``; events need ``idMensaje`` (or
 ``idEnvio``), ``Telefono`` and ``TipoEvento``; replies need ``Mensaje``. Fields that
-are present must parse (numbers as integers, dates as provider dates).
+are present must parse (numbers as integers, dates as provider dates). Phones, dates
+and yes/no values are read by the same helpers as the client's requests and answers
+(:mod:`mensatek.phones`, :mod:`mensatek.dates`, :mod:`mensatek.values`).
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from config.errors import CertsmsError
-
-MADRID = ZoneInfo("Europe/Madrid")
+from mensatek.dates import parse_callback_datetime
+from mensatek.phones import canonical_phone, is_plausible_phone
+from mensatek.values import parse_bool
 
 SERVICE_STATUS = "SMSCERTIFICADO"
 SERVICE_EVENT = "EVENTOSSMSCERTIFICADO"
@@ -33,7 +35,6 @@ SERVICE_REPLY = "SMSRECIBIDO"
 SERVICES = (SERVICE_STATUS, SERVICE_EVENT, SERVICE_REPLY)
 
 _INT_RE = re.compile(r"^[+-]?\d{1,19}$")
-_DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y%m%d%H%M%S", "%Y-%m-%dT%H:%M:%S")
 
 
 class CallbackInvalid(CertsmsError):
@@ -143,38 +144,25 @@ class _Fields:
         value = self.text(name)
         if value is None or value.startswith("0000"):
             return None
-        for fmt in _DATE_FORMATS:
-            try:
-                return datetime.strptime(value, fmt).replace(tzinfo=MADRID)
-            except ValueError:
-                continue
-        raise CallbackInvalid("must be a date like YYYY-MM-DD HH:MM:SS", field=name)
+        try:
+            return parse_callback_datetime(value)
+        except ValueError:
+            raise CallbackInvalid("must be a date like YYYY-MM-DD HH:MM:SS", field=name) from None
 
     def phone(self, name: str, *, required: bool = False) -> str | None:
         value = self.text(name, required=required)
         if value is None:
             return None
-        return normalize_callback_phone(value, field=name)
+        phone = canonical_phone(value)
+        if not is_plausible_phone(phone):
+            raise CallbackInvalid("must be a phone number", field=name)
+        return phone
 
     def boolean(self, name: str) -> bool:
-        value = (self.text(name) or "").lower()
-        if value in ("", "0", "false", "no", "n"):
-            return False
-        if value in ("1", "true", "si", "sí", "yes", "y"):
-            return True
-        raise CallbackInvalid("must be true or false", field=name)
-
-
-def normalize_callback_phone(value: str, *, field: str = "Movil") -> str:
-    """``+34 600-123-456`` / ``0034600123456`` → ``34600123456`` (digits only)."""
-    digits = re.sub(r"[\s\-().]", "", value)
-    if digits.startswith("+"):
-        digits = digits[1:]
-    elif digits.startswith("00"):
-        digits = digits[2:]
-    if not digits.isdigit() or not 4 <= len(digits) <= 20:
-        raise CallbackInvalid("must be a phone number", field=field)
-    return digits
+        flag = parse_bool(self.text(name) or "")
+        if flag is None:
+            raise CallbackInvalid("must be true or false", field=name)
+        return flag
 
 
 def parse_callback(raw: Mapping[str, Any]) -> Callback:

@@ -5,7 +5,7 @@ separate connect and read timeouts). Every call POSTs a JSON body with
 ``Resp=JSON`` (the upload in FILES mode posts multipart with the file in field
 ``Fichero``), carries a fresh request id (also sent as ``X-Request-Id``) and
 updates :attr:`MensatekClient.last_credits` from the answer's ``Cred``. Answers
-become errors in :mod:`mensatek.mapping` only; transport retries follow
+become errors in :mod:`mensatek.answers` only; transport retries follow
 :mod:`mensatek.retrying` (a send is never re-posted after its body may have left).
 The client is thread-safe as far as ``requests`` sessions are.
 """
@@ -27,11 +27,18 @@ import structlog
 from requests.adapters import HTTPAdapter
 
 from config.settings import Settings
-from mensatek import _download, _transport
-from mensatek._transport import SupportsParams, SupportsUpload
+from mensatek._download import CHUNK_BYTES, looks_like_zip, store_zip
+from mensatek._transport import (
+    SupportsParams,
+    SupportsUpload,
+    form_value,
+    read_capped,
+    read_head,
+    transport_error,
+)
+from mensatek.answers import FUNCTIONS, IDEMPOTENT, error_for_answer, error_for_status
+from mensatek.answers import parse_retry_after as _retry_after
 from mensatek.errors import MensatekError, ProviderUnavailable
-from mensatek.mapping import FUNCTIONS, IDEMPOTENT, error_for_answer, error_for_status
-from mensatek.mapping import parse_retry_after as _retry_after
 from mensatek.parsing import Answer, parse_answer
 from mensatek.results import (
     CancelResult,
@@ -116,7 +123,7 @@ class MensatekClient:
         if str(req.mode).upper() != "FILES":
             return UploadResult.from_response(self._call("upload", params))
         fields = {k: v for k, v in params.items() if k.lower() not in ("contenido", "tipo")}
-        form = {k: _transport.form_value(v) for k, v in fields.items()} | {"Tipo": "FILES"}
+        form = {k: form_value(v) for k, v in fields.items()} | {"Tipo": "FILES"}
         mime = mimetypes.guess_type(req.name)[0] or "application/octet-stream"
         files = {"Fichero": (req.name, req.content, mime)}
         return UploadResult.from_response(self._call("upload", form, files=files))
@@ -177,7 +184,7 @@ class MensatekClient:
             try:
                 body = response.content
             except requests.RequestException as exc:
-                raise _transport.transport_error(exc, function, request_id) from exc
+                raise transport_error(exc, function, request_id) from exc
             return self._judge(function, response, body, request_id)
 
     def _post(
@@ -208,12 +215,12 @@ class MensatekClient:
                 stream=stream,
             )
         except requests.RequestException as exc:
-            raise _transport.transport_error(exc, function, request_id) from exc
+            raise transport_error(exc, function, request_id) from exc
 
     def _judge(
         self, function: str, response: requests.Response, body: bytes, request_id: str
     ) -> Answer:
-        """Map one HTTP answer to an :class:`Answer` or raise its error (via mensatek.mapping)."""
+        """Map one HTTP answer to an :class:`Answer` or raise its error (via mensatek.answers)."""
         status = response.status_code
         retry_after = _retry_after(response.headers.get("Retry-After"))
         snippet = body[:200].decode("utf-8", "replace").strip() or None
@@ -261,17 +268,17 @@ class MensatekClient:
         function = "certificate"
         with self._post(function, request_id, params, stream=True) as response:
             try:
-                chunks = response.iter_content(_download.CHUNK_BYTES)
-                head = _transport.read_head(chunks, 4)
-                if response.status_code == 200 and _download.looks_like_zip(head):
-                    result = _download.store_zip(head, chunks, dest)
+                chunks = response.iter_content(CHUNK_BYTES)
+                head = read_head(chunks, 4)
+                if response.status_code == 200 and looks_like_zip(head):
+                    result = store_zip(head, chunks, dest)
                     log.info(
                         "certificate_downloaded", request_id=request_id, size=result.size_bytes
                     )
                     return result
-                body = head + _transport.read_capped(chunks, ERROR_BODY_MAX_BYTES)
+                body = head + read_capped(chunks, ERROR_BODY_MAX_BYTES)
             except requests.RequestException as exc:
-                raise _transport.transport_error(exc, function, request_id) from exc
+                raise transport_error(exc, function, request_id) from exc
             except zipfile.BadZipFile as exc:
                 raise ProviderUnavailable(
                     f"{function}: the ZIP is corrupt ({exc})",

@@ -13,6 +13,9 @@ offset, so the offset is lost on the wire. Two decisions follow (documented in
   inherent ambiguity of the provider's format.
 
 Seconds and microseconds are truncated when formatting (the provider takes minutes).
+The same gap and fold rule reads every offset-less date: parameters and answers
+(:func:`parse_provider_datetime`) and callbacks, which come in more spellings
+(:func:`parse_callback_datetime`).
 """
 
 from __future__ import annotations
@@ -23,8 +26,18 @@ from zoneinfo import ZoneInfo
 
 MADRID = ZoneInfo("Europe/Madrid")
 
-_PROVIDER_RE = re.compile(
+#: Parameters and answers: ``YYYY-MM-DD HH:MM[:SS]``.
+_PARAMETER_RE = re.compile(
     r"^(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2}) (?P<h>\d{2}):(?P<mi>\d{2})(?::(?P<s>\d{2}))?$"
+)
+#: Callbacks: the parameter format (``T`` also separates date and time, one-digit fields
+#: are tolerated) and ``YYYYMMDDHHMMSS``.
+_CALLBACK_RES = (
+    re.compile(
+        r"^(?P<y>\d{4})-(?P<mo>\d{1,2})-(?P<d>\d{1,2})[ T]"
+        r"(?P<h>\d{1,2}):(?P<mi>\d{1,2})(?::(?P<s>\d{1,2}))?$"
+    ),
+    re.compile(r"^(?P<y>\d{4})(?P<mo>\d{2})(?P<d>\d{2})(?P<h>\d{2})(?P<mi>\d{2})(?P<s>\d{2})$"),
 )
 
 
@@ -40,7 +53,7 @@ def to_provider_datetime(value: datetime) -> str:
 
 def is_provider_format(text: str) -> bool:
     """Tell whether ``text`` looks like ``YYYY-MM-DD HH:MM[:SS]`` (no offset)."""
-    return _PROVIDER_RE.match(text.strip()) is not None
+    return _PARAMETER_RE.match(text.strip()) is not None
 
 
 def parse_provider_datetime(text: str) -> datetime:
@@ -49,14 +62,34 @@ def parse_provider_datetime(text: str) -> datetime:
     A time in the spring-forward gap is shifted forward by the gap; a time in the
     autumn fold is the first occurrence (CEST). Raises ``ValueError`` on bad input.
     """
-    match = _PROVIDER_RE.match(text.strip())
+    return _parse_wall_time(text, (_PARAMETER_RE,))
+
+
+def parse_callback_datetime(text: str) -> datetime:
+    """Parse a callback's ``Fecha`` as Madrid wall time, with the same gap and fold rule.
+
+    Accepts ``YYYY-MM-DD HH:MM[:SS]``, ``YYYY-MM-DDTHH:MM[:SS]`` and
+    ``YYYYMMDDHHMMSS``. Raises ``ValueError`` on bad input.
+    """
+    return _parse_wall_time(text, _CALLBACK_RES)
+
+
+def _parse_wall_time(text: str, patterns: tuple[re.Pattern[str], ...]) -> datetime:
+    stripped = text.strip()
+    match = next((m for m in (p.match(stripped) for p in patterns) if m is not None), None)
     if match is None:
         raise ValueError(f"not a provider date (YYYY-MM-DD HH:MM[:SS]): {text!r}")
     parts = {k: int(v) for k, v in match.groupdict(default="0").items()}
     local = datetime(
-        parts["y"], parts["mo"], parts["d"], parts["h"], parts["mi"], parts["s"],
-        tzinfo=MADRID, fold=0,
-    )  # fmt: skip
+        parts["y"],
+        parts["mo"],
+        parts["d"],
+        parts["h"],
+        parts["mi"],
+        parts["s"],
+        tzinfo=MADRID,
+        fold=0,
+    )
     return normalize_madrid(local)
 
 

@@ -1,26 +1,27 @@
 """Errors of the Mensatek client. Every provider answer maps to one of these in
-exactly one place (:mod:`mensatek.mapping`, used by :mod:`mensatek.client`); the
+exactly one place (:mod:`mensatek.answers`, used by :mod:`mensatek.client`); the
 token is never carried.
 
 ::
 
     CertsmsError                         (config.errors)
-    └── MensatekError                    anything about the provider
-        ├── InvalidRequest               local validation failed; nothing was sent
-        ├── ProviderRejected             the provider answered a negative Res
-        │   ├── AuthenticationFailed       Res -1 or HTTP 401
-        │   ├── InsufficientCredits        Res -2 on a send (credits_needed)
-        │   ├── BadRequestData             Res -3 (the provider's Error text); upload -2
-        │   ├── NotCancellable             cancel/reschedule -4/-5 (already sent/cancelled)
-        │   ├── BadDate                    reschedule -6
-        │   ├── NotFound                   report/certificate -4, delete -2, cancel/reschedule -2
-        │   └── FileLibraryError           upload -10 … -18
-        ├── ProviderUnavailable          5xx, 429, 403 and other block-like answers,
-        │                                HTML or unparseable bodies
-        ├── TransportError               no usable answer (request_sent tells whether
-        │                                the body may have reached the provider)
-        └── LocalRejection               refused by the guard without a request
-            (RepeatedRejection, GuardDelay are defined in worker.guard)
+    ├── MensatekError                    anything about the provider
+    │   ├── InvalidRequest               local validation failed; nothing was sent
+    │   ├── ProviderRejected             the provider answered a negative Res
+    │   │   ├── AuthenticationFailed       Res -1 or HTTP 401
+    │   │   ├── InsufficientCredits        Res -2 on a send (credits_needed)
+    │   │   ├── BadRequestData             Res -3 (the provider's Error text); upload -2
+    │   │   ├── NotCancellable             cancel/reschedule -4/-5 (already sent/cancelled)
+    │   │   ├── BadDate                    reschedule -6
+    │   │   ├── NotFound                   report/certificate -4, delete -2, cancel/reschedule -2
+    │   │   └── FileLibraryError           upload -10 … -18
+    │   ├── ProviderUnavailable          5xx, 429, 403 and other block-like answers,
+    │   │                                HTML or unparseable bodies
+    │   ├── TransportError               no usable answer (request_sent tells whether
+    │   │                                the body may have reached the provider)
+    │   └── LocalRejection               refused by the guard without a request
+    │       (RepeatedRejection, GuardDelay are defined in worker.guard)
+    └── CallbackInvalid                  a provider callback we cannot process (mensatek.callbacks)
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The one parser of provider answers, for every quirk in reference §9.
+"""The one parser of provider answers, for every quirk in docs/provider.md §9.
 
 :func:`parse_answer` turns a body (bytes or text) into an :class:`Answer`: a
 read-only mapping with case-insensitive keys (``IDMENSAJE``/``idMensaje``,
@@ -7,8 +7,9 @@ or bare JSON objects, single-quoted pseudo-JSON, ``<code>`` wrappers, a BOM and
 junk around the JSON, the TXT (``Key:Value;``) and XML (``<result>``) formats and
 a bare number (``-1``). Nested arrays arrive as real arrays, JSON strings or
 single-quoted strings; all become tuples of :class:`Answer`. Scalars are kept as
-sent (strings or numbers); read them with :func:`to_int`, :func:`to_float` and
-:func:`to_bool`, which accept both and Spanish decimals (``12.345,67``).
+sent (strings or numbers); read them with :func:`to_int` and :func:`to_float`, which
+accept both and Spanish decimals (``12.345,67``), and yes/no values with
+:func:`mensatek.values.parse_bool`.
 
 A body that is none of these (HTML error pages, empty bodies, garbage) raises
 :class:`~mensatek.errors.ProviderUnavailable`: the provider is not answering
@@ -22,13 +23,12 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from xml.etree import ElementTree
 
-from mensatek import _formats, _pseudojson
+from mensatek._formats import parse_txt, parse_xml
+from mensatek._pseudojson import loads as loads_pseudojson
 from mensatek.errors import ProviderUnavailable
 
 _CODE_WRAPPER = re.compile(r"^\s*<code>(.*)</code>\s*$", re.DOTALL | re.IGNORECASE)
 _TXT_LINE = re.compile(r"^[A-Za-z_]\w*\s*:")
-_TRUE = {"1", "true", "si", "sí", "yes", "on", "s", "y"}
-_FALSE = {"0", "false", "no", "off", "n", ""}
 
 
 class Answer(Mapping[str, Any]):
@@ -157,16 +157,6 @@ def to_float(value: Any) -> float | None:
         return None
 
 
-def to_bool(value: Any) -> bool | None:
-    """``value`` as a bool (``1``/``true``/``Si``… or ``0``/``false``/``No``…); None if unclear."""
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)):
-        return value != 0
-    lowered = str(value).strip().lower()
-    return True if lowered in _TRUE else False if lowered in _FALSE else None
-
-
 def _decode(body: bytes | str) -> str:
     if isinstance(body, bytes):
         try:
@@ -193,22 +183,22 @@ def _parse_text(text: str) -> Any:
     if text[:1] in ("[", "{"):
         return _parse_structured(text)
     if text[:1] == "<":
-        return _formats.parse_xml(text)
+        return parse_xml(text)
     if re.fullmatch(r"[-+]?\d+", text):
         return int(text)
     if _TXT_LINE.match(text):
-        return _formats.parse_txt(text)
+        return parse_txt(text)
     start = min((i for i in (text.find("["), text.find("{")) if i >= 0), default=-1)
     return _parse_structured(text[start:]) if start >= 0 else None
 
 
 def _parse_structured(text: str) -> Any:
     try:
-        return _pseudojson.loads(text)
+        return loads_pseudojson(text)
     except ValueError:
-        # junk around the JSON (reference §9.9): keep from the first bracket to the last
+        # junk around the JSON (docs/provider.md §9.9): keep from the first bracket to the last
         end = max(text.rfind("]"), text.rfind("}"))
-        return _pseudojson.loads(text[: end + 1])
+        return loads_pseudojson(text[: end + 1])
 
 
 def _normalise(value: Any) -> Any:
@@ -222,7 +212,7 @@ def _normalise(value: Any) -> Any:
         inner = _unwrap(value)
         if inner[:1] in ("[", "{") and inner[-1:] in ("]", "}"):
             try:
-                parsed = _pseudojson.loads(inner)
+                parsed = loads_pseudojson(inner)
             except ValueError:
                 return value
             if isinstance(parsed, (list, dict)):

@@ -1,11 +1,12 @@
-"""Building request models from payloads (CLI, HTTP, job records), reporting every problem.
+"""Reading payloads (CLI, HTTP, job records) into validated request models.
 
 Keys are the provider's names (case-insensitive, with the aliases ``Referencia``
 and ``TipoContrato``…) or the Python field names. ``Destinatarios`` may be a list
-of dicts, a list of phones, a JSON string, or a ``;``/``,``-separated string.
-Values are converted as described in :mod:`mensatek.payload_reader`. Problems
-found while reading (unknown keys, wrong types) and the model's validation rules
-are raised together as one :class:`~mensatek.errors.InvalidRequest`.
+of dicts, a single dict, a list of phones, a JSON string, or a ``;``/``,``-separated
+string (:func:`read_recipients`, the one reader of it). Values are converted by the
+field reader in :mod:`mensatek._reader`. Problems found while reading (unknown keys,
+wrong types) and the rules of :mod:`mensatek.validation` are raised together as one
+:class:`~mensatek.errors.InvalidRequest`.
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Literal, cast
 
-from mensatek.checks import validate_request
+from mensatek._reader import FieldSpec, PayloadReader
 from mensatek.errors import FieldProblem, InvalidRequest
-from mensatek.payload_reader import FieldSpec, PayloadReader
 from mensatek.requests import (
     KINDS,
     CancelRequest,
@@ -31,20 +31,34 @@ from mensatek.requests import (
     SendRequest,
     UploadRequest,
 )
+from mensatek.validation import validate_request
 
 _F = FieldSpec
+RECIPIENTS = _F("recipients", "Destinatarios")
 SEND_FIELDS = (
-    _F("sender", "Remitente"), _F("recipients", "Destinatarios"), _F("message", "Mensaje"),
-    _F("contact", "Contacto"), _F("contact_phone", "Telcontacto"),
-    _F("contact_tax_id", "Cifcontacto"), _F("contract_type", "Tipocontrato"),
-    _F("scheduled_at", "Fecha"), _F("reference", "Referenciausuario", ("Referencia",)),
-    _F("report", "Report"), _F("message_group_id", "Idmensaje"),
-    _F("validity_days", "Vpd"), _F("validity_hours", "Vph"), _F("validity_minutes", "Vpm"),
-    _F("identify", "Identificar"), _F("acceptance_days", "Aceptacion"),
-    _F("unicode", "Unicode"), _F("fix_utf8", "Fixutf8"), _F("email_report", "Emailreport"),
-    _F("foreign_tax_id", "foreign_tax_id"), _F("transliterate", "transliterate"),
+    _F("sender", "Remitente"),
+    RECIPIENTS,
+    _F("message", "Mensaje"),
+    _F("contact", "Contacto"),
+    _F("contact_phone", "Telcontacto"),
+    _F("contact_tax_id", "Cifcontacto"),
+    _F("contract_type", "Tipocontrato"),
+    _F("scheduled_at", "Fecha"),
+    _F("reference", "Referenciausuario", ("Referencia",)),
+    _F("report", "Report"),
+    _F("message_group_id", "Idmensaje"),
+    _F("validity_days", "Vpd"),
+    _F("validity_hours", "Vph"),
+    _F("validity_minutes", "Vpm"),
+    _F("identify", "Identificar"),
+    _F("acceptance_days", "Aceptacion"),
+    _F("unicode", "Unicode"),
+    _F("fix_utf8", "Fixutf8"),
+    _F("email_report", "Emailreport"),
+    _F("foreign_tax_id", "foreign_tax_id"),
+    _F("transliterate", "transliterate"),
     _F("delete_files_after_certificate", "delete_files_after_certificate", ("Autoborrado",)),
-)  # fmt: skip
+)
 MESSAGE_ID = _F("message_id", "Idmensaje")
 _PHONE_KEYS = frozenset({"movil", "phone", "telefono"})
 _SPLIT_RE = re.compile(r"[;,]")
@@ -106,6 +120,15 @@ def read_recipients(reader: PayloadReader) -> tuple[Recipient, ...]:
         else:
             recipients.append(recipient)
     return tuple(recipients)
+
+
+def payload_recipients(payload: Mapping[str, object]) -> tuple[Recipient, ...]:
+    """The recipients a send payload names, read as :func:`read_recipients` reads them.
+
+    For code that only needs whom a stored send was for: nothing else is read or
+    checked, and entries that cannot be read are left out.
+    """
+    return read_recipients(PayloadReader(payload, (RECIPIENTS,), kind="send"))
 
 
 def _recipient(item: object) -> Recipient | str:
@@ -239,3 +262,25 @@ def request_from_payload(
     req = build(reader, now)
     _finish(reader, req, kind=kind, now=now)
     return req
+
+
+def stored_send_request(payload: Mapping[str, object] | None) -> SendRequest | None:
+    """A send's model from the payload a job recorded, without checking rules again.
+
+    A job records the canonical payload of its validated request
+    (:meth:`SendRequest.to_payload`), read back as it is. A payload in the provider's
+    spellings (a record written before payloads were canonical, or a message pushed
+    by a producer with only dramatiq) is read as at its enqueue: every rule but the
+    "in the future" ones. None when there is no payload or it cannot be read.
+    """
+    if not payload:
+        return None
+    if set(payload) <= set(SendRequest.__dataclass_fields__):
+        try:
+            return SendRequest.from_payload(payload)
+        except (TypeError, ValueError):
+            return None
+    try:
+        return send_request_from_payload(payload, now=datetime.min.replace(tzinfo=UTC))
+    except InvalidRequest:
+        return None

@@ -1,10 +1,12 @@
-"""Typed request models of the nine provider functions, and building them from payloads.
+"""Typed request models of the nine provider functions (no rules, no payload reading).
 
 English names in Python, the provider's names in the docstrings. ``to_params()``
 gives the provider's parameters (``Resp`` is added by the client);
 ``fingerprint_params()`` gives a canonical form for the failure memo (sorted keys,
 normalised values, file contents replaced by their sha256); ``to_payload()`` gives
-a JSON-safe dict of Python names that :func:`request_from_payload` reads back.
+a JSON-safe dict of Python names that :func:`mensatek.payloads.request_from_payload`
+reads back. The rules live in :mod:`mensatek.validation`; reading payloads into
+validated models in :mod:`mensatek.payloads`.
 """
 
 from __future__ import annotations
@@ -14,35 +16,37 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Literal
+from datetime import datetime
+from typing import Literal, Self, get_type_hints
 
 from mensatek.dates import to_provider_datetime
-from mensatek.errors import FieldProblem
 from mensatek.gsm import transliterate as gsm_transliterate
 from mensatek.macros import map_outside_macros
+from mensatek.phones import canonical_phone
 
 RECIPIENT_KEYS: tuple[str, ...] = (
-    "Movil", "Sexo", "Nombre", "Apellidos", "Fecha", "Email",
+    "Movil",
+    "Sexo",
+    "Nombre",
+    "Apellidos",
+    "Fecha",
+    "Email",
     *(f"Variable_{n}" for n in range(1, 11)),
-)  # fmt: skip
+)
 _RECIPIENT_KEY_BY_LOWER = {key.lower(): key for key in RECIPIENT_KEYS}
 KINDS: tuple[str, ...] = (
-    "send", "cancel", "reschedule", "certificate", "report",
-    "upload", "delete_file", "credits", "list_files",
-)  # fmt: skip
+    "send",
+    "cancel",
+    "reschedule",
+    "certificate",
+    "report",
+    "upload",
+    "delete_file",
+    "credits",
+    "list_files",
+)
 _TAX_SEPARATORS_RE = re.compile(r"[\s.\-/]")
 _BASE64_MACRO_RE = re.compile(r"\((BASE64):([012]):([^()]*)\)", re.IGNORECASE)
-
-
-def canonical_phone(raw: str) -> str:
-    """Remove whitespace and a leading ``+`` or ``00``; never fails (validation checks the rest)."""
-    text = "".join(str(raw).split())
-    if text.startswith("+"):
-        return text[1:]
-    if text.startswith("00"):
-        return text[2:]
-    return text
 
 
 def compact_tax_id(tax_id: str) -> str:
@@ -74,6 +78,14 @@ class Recipient:
             {_RECIPIENT_KEY_BY_LOWER.get(k.lower(), k): str(v) for k, v in self.variables.items()},
         )
 
+    @classmethod
+    def from_params(cls, item: object) -> Recipient:
+        """From :meth:`to_params` (``{"Movil": …, **variables}``) or a bare phone."""
+        if not isinstance(item, Mapping):
+            return cls(str(item))
+        variables = {str(k): str(v) for k, v in item.items() if str(k) != "Movil"}
+        return cls(str(item.get("Movil", "")), variables)
+
     def to_params(self) -> dict[str, str]:
         """``{"Movil": phone, **variables}``."""
         return {"Movil": self.phone, **{k: v for k, v in self.variables.items() if k != "Movil"}}
@@ -102,6 +114,26 @@ class _Request:
             if value is not None:
                 data[name] = value
         return data
+
+    @classmethod
+    def from_payload(cls, data: Mapping[str, object]) -> Self:
+        """The model back from its :meth:`to_payload` (a job's canonical payload), as it
+        was validated then: no rule is checked again (``Fecha`` may have passed since)."""
+        hints = get_type_hints(cls)
+        values: dict[str, object] = {}
+        for name in cls.__dataclass_fields__:
+            if name not in data:
+                continue
+            value = data[name]
+            hint = str(hints[name])
+            if value is not None and "datetime" in hint:
+                value = datetime.fromisoformat(str(value))
+            elif value is not None and "bytes" in hint:
+                value = base64.b64decode(str(value))
+            elif name == "recipients" and isinstance(value, list | tuple):
+                value = tuple(Recipient.from_params(item) for item in value)
+            values[name] = value
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -312,34 +344,3 @@ Request = (
     | UploadRequest
     | DeleteFileRequest
 )
-
-
-def send_request_from_payload(
-    payload: Mapping[str, object], *, now: datetime | None = None
-) -> SendRequest:
-    """Build and validate a send request; raise ``InvalidRequest`` with every problem.
-
-    See :func:`mensatek.payloads.send_request_from_payload`.
-    """
-    from mensatek import payloads  # late import: payloads builds on this module
-
-    return payloads.send_request_from_payload(payload, now=now)
-
-
-def request_from_payload(
-    kind: str, payload: Mapping[str, object], *, now: datetime | None = None
-) -> Request | None:
-    """Build and validate the request of ``kind`` (one of ``KINDS``); None for credits/list_files.
-
-    See :func:`mensatek.payloads.request_from_payload`.
-    """
-    from mensatek import payloads
-
-    return payloads.request_from_payload(kind, payload, now=now)
-
-
-def request_problems(req: Request, *, now: datetime | None = None) -> list[FieldProblem]:
-    """Every local problem of a request model (``now`` defaults to the current time, UTC)."""
-    from mensatek.checks import validate_request
-
-    return validate_request(req, now=now or datetime.now(UTC))

@@ -1,4 +1,4 @@
-"""Typed results of the nine provider functions (reference §2).
+"""Typed results of the nine provider functions (docs/provider.md §2).
 
 Frozen dataclasses with English names; the provider's field names are in the
 docstrings. Each is built from a parsed :class:`~mensatek.parsing.Answer` with
@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any, Self
 
 from mensatek.dates import parse_provider_datetime
-from mensatek.parsing import Answer, to_bool
+from mensatek.parsing import Answer
+from mensatek.phones import canonical_phone
+from mensatek.values import parse_bool
 
 _CREDITS = ("Cred", "Creditos")
 _MESSAGE_ID = ("idMensaje", "Msgid", "Idmensaje")
@@ -160,9 +162,8 @@ class ReportEntry:
     def from_response(cls, mapping: Mapping[str, Any]) -> ReportEntry:
         """Build from one parsed ``Informe`` element (``Telefono`` may be a number)."""
         answer = _answer(mapping)
-        phone = answer.get_int("Telefono", "Movil")
         return cls(
-            phone=str(phone) if phone is not None else answer.get_text("Telefono", "Movil") or "",
+            phone=canonical_phone(answer.get_text("Telefono", "Movil") or ""),
             result_code=answer.get_int("Resultado"),
             status_text=answer.get_text("Estado"),
             reported_at=_provider_datetime(answer.get_text("Fecha")),
@@ -207,7 +208,7 @@ class UploadResult:
         answer = _answer(mapping)
         return cls(
             name=answer.get_text("Nombre"),
-            overwritten=to_bool(answer.first("Sobrescrito")),
+            overwritten=parse_bool(answer.first("Sobrescrito")),
             credits=answer.get_float(*_CREDITS),
             raw=answer.to_dict(),
         )

@@ -27,6 +27,7 @@ from typing import TypeVar
 import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
+from mensatek.answers import IDEMPOTENT
 from mensatek.errors import (
     InvalidRequest,
     LocalRejection,
@@ -35,7 +36,6 @@ from mensatek.errors import (
     ProviderUnavailable,
     TransportError,
 )
-from mensatek.mapping import IDEMPOTENT
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)

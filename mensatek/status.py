@@ -1,4 +1,4 @@
-"""The ``Resultado`` table: per-recipient delivery status codes (reference §4).
+"""The ``Resultado`` table: per-recipient delivery status codes (docs/provider.md §4).
 
 Each code has the provider's Spanish ``Estado`` text, a :class:`StatusClass` and
 whether it is final. Sources: the Certified/Contract codes 14, 17, 160, 181 are

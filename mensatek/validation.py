@@ -1,26 +1,39 @@
-"""Local validation: nothing the provider would reject is sent, and every problem is reported.
+"""Local validation of every request kind: nothing the provider would reject is sent.
 
-Each rule yields a :class:`~mensatek.errors.FieldProblem` naming the provider's
-field, the Python field and the rule. The rules (and the decisions where the
-provider's behaviour is unknown) are listed in ``docs/readme/31-validation.md``.
+:func:`validate_request` returns every problem of any request model; each rule
+yields a :class:`~mensatek.errors.FieldProblem` naming the provider's field, the
+Python field and the rule. Sends have the most rules (:func:`validate_send`);
+the others check message ids, reschedule dates, the certificate modes and library
+files. The phone rule is :func:`mensatek.phones.phone_problem`. The rules (and
+the decisions where the provider's behaviour is unknown) are listed in
+``docs/readme/31-validation.md``.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 
-import phonenumbers
 from stdnum.es import cif, nie, nif
 
 from mensatek.errors import FieldProblem
 from mensatek.gsm import analyze_text
-from mensatek.macros import macro_problems, parse_macros, strip_macros
-from mensatek.requests import RECIPIENT_KEYS, Recipient, SendRequest, canonical_phone
+from mensatek.macros import FILE_NAME_RE, macro_problems, parse_macros, strip_macros
+from mensatek.phones import mask_phone, phone_problem
+from mensatek.requests import (
+    RECIPIENT_KEYS,
+    CancelRequest,
+    CertificateRequest,
+    DeleteFileRequest,
+    Recipient,
+    Request,
+    RescheduleRequest,
+    SendRequest,
+    UploadRequest,
+    compact_tax_id,
+)
 
-PHONE_MIN_DIGITS = 8
-PHONE_MAX_DIGITS = 15
 REFERENCE_MAX_CHARS = 100
 EMAIL_MAX_CHARS = 254
 FOREIGN_TAX_ID_RE = re.compile(r"^[A-Z0-9]{2,20}$")
@@ -28,8 +41,6 @@ SENDER_ALNUM_RE = re.compile(r"^[A-Za-z0-9&_]{1,11}$")
 SENDER_NUMERIC_RE = re.compile(r"^\+?[0-9]{1,15}$")
 CONTACT_PHONE_RE = re.compile(r"^\+?[0-9 ().-]{6,25}$")
 EMAIL_RE = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[A-Za-z]{2,}$")
-_DIGITS_RE = re.compile(r"^[0-9]+$")
-_TAX_SEPARATORS_RE = re.compile(r"[\s.\-/]")
 RANGES: dict[str, tuple[str, int, int]] = {
     # python name: (provider name, min, max), both inclusive
     "validity_days": ("Vpd", 1, 20),
@@ -37,42 +48,35 @@ RANGES: dict[str, tuple[str, int, int]] = {
     "validity_minutes": ("Vpm", 0, 59),
     "acceptance_days": ("Aceptacion", 0, 15),
 }
+# v5 "-11": PDF, Excel, Word and VCF are accepted (the v5 library allowed pdf/doc/docx/xls/xlsx).
+UPLOAD_EXTENSIONS = frozenset({"pdf", "doc", "docx", "xls", "xlsx", "vcf"})
 
 
-def normalize_phone(raw: str) -> str:
-    """Return the phone as international digits (``34600000000``) or raise ``ValueError``.
+def validate_request(req: Request, *, now: datetime | None = None) -> list[FieldProblem]:
+    """Return every local problem of any request model (empty when it may be sent).
 
-    Spaces, a leading ``+`` or ``00`` are removed; 8–15 digits must remain. A
-    number starting with 34 must be a valid Spanish number (``phonenumbers``);
-    others must have a possible length for their country code.
+    ``now`` (aware) is the instant scheduled dates must follow; default: the current time.
     """
-    phone = canonical_phone(raw)
-    if not phone:
-        raise ValueError("is empty")
-    if not _DIGITS_RE.match(phone):
-        raise ValueError("must contain only digits after removing spaces, '+' and '00'")
-    if not PHONE_MIN_DIGITS <= len(phone) <= PHONE_MAX_DIGITS:
-        raise ValueError(
-            f"must have {PHONE_MIN_DIGITS}–{PHONE_MAX_DIGITS} digits with the country code, "
-            f"has {len(phone)}"
-        )
-    try:
-        number = phonenumbers.parse("+" + phone)
-    except phonenumbers.NumberParseException as exc:
-        raise ValueError(f"is not a phone number ({exc})") from exc
-    if phone.startswith("34"):
-        if not phonenumbers.is_valid_number(number):
-            raise ValueError("is not a valid Spanish number")
-    elif len(phone) == 9 and phone[0] in "6789" and not phonenumbers.is_valid_number(number):
-        raise ValueError("looks like a Spanish number without its country code 34")
-    elif not phonenumbers.is_possible_number(number):
-        raise ValueError("is not a possible international number (country code + number)")
-    return phone
+    now = now or datetime.now(UTC)
+    if isinstance(req, SendRequest):
+        return validate_send(req, now=now)
+    problems: list[FieldProblem] = []
 
+    def add(provider: str, python: str, message: str | None) -> None:
+        if message:
+            problems.append(FieldProblem(provider, python, message))
 
-def mask_phone(phone: str) -> str:
-    """A phone shortened for problem messages: ``3460…67``."""
-    return f"{phone[:4]}…{phone[-2:]}" if len(phone) > 6 else "…"
+    if isinstance(req, CancelRequest | RescheduleRequest) and req.message_id <= 0:
+        add("Idmensaje", "message_id", "must be a positive message id")
+    if isinstance(req, RescheduleRequest):
+        add("Fecha", "scheduled_at", future_problem(req.scheduled_at, now=now))
+    if isinstance(req, CertificateRequest):
+        problems.extend(certificate_problems(req))
+    if isinstance(req, UploadRequest | DeleteFileRequest):
+        add("Nombre", "name", file_name_problem(req.name))
+    if isinstance(req, UploadRequest):
+        problems.extend(upload_problems(req))
+    return problems
 
 
 def sender_problem(sender: str) -> str | None:
@@ -89,7 +93,7 @@ def sender_problem(sender: str) -> str | None:
 
 def tax_id_problem(tax_id: str, *, foreign: bool) -> str | None:
     """Why ``Cifcontacto`` is unacceptable, or None (Spanish NIF/NIE/CIF via stdnum)."""
-    compact = _TAX_SEPARATORS_RE.sub("", tax_id).upper()
+    compact = compact_tax_id(tax_id)
     if not compact:
         return "is required"
     if nif.is_valid(compact) or nie.is_valid(compact) or cif.is_valid(compact):
@@ -124,10 +128,10 @@ def recipient_problems(recipients: tuple[Recipient, ...]) -> list[FieldProblem]:
         problems.append("at least one recipient is required")
     first_seen: dict[str, int] = {}
     for index, recipient in enumerate(recipients, start=1):
-        try:
-            phone = normalize_phone(recipient.phone)
-        except ValueError as exc:
-            problems.append(f"recipient #{index} ({mask_phone(recipient.phone)}): Movil {exc}")
+        phone = recipient.phone  # canonical (see Recipient)
+        problem = phone_problem(phone)
+        if problem:
+            problems.append(f"recipient #{index} ({mask_phone(phone)}): Movil {problem}")
             continue
         if phone in first_seen:
             problems.append(
@@ -222,4 +226,60 @@ def validate_send(req: SendRequest, *, now: datetime) -> list[FieldProblem]:
         len(req.email_report) > EMAIL_MAX_CHARS or not EMAIL_RE.match(req.email_report)
     ):
         add("Emailreport", "email_report", "must be one valid email address")
+    return problems
+
+
+def file_name_problem(name: str) -> str | None:
+    """Why a library file name is unacceptable, or None."""
+    if not FILE_NAME_RE.match(name):
+        return "must be up to 15 letters or digits plus an extension (e.g. contrato.pdf)"
+    return None
+
+
+def certificate_problems(req: CertificateRequest) -> list[FieldProblem]:
+    """Problems of a certificate download: exactly one consistent mode, valid phone and range."""
+    problems: list[FieldProblem] = []
+
+    def add(provider: str, python: str, message: str) -> None:
+        problems.append(FieldProblem(provider, python, message))
+
+    if req.message_id is not None:
+        if req.message_id <= 0:
+            add("Idmensaje", "message_id", "must be a positive message id")
+        if req.start is not None or req.end is not None:
+            add("Fechainicio", "start", "a date range is only used without Idmensaje")
+    elif req.phone is not None:
+        add("Telefono", "phone", "needs Idmensaje (message_id)")
+    elif req.start is None and req.end is None:
+        add("Idmensaje", "message_id", "give Idmensaje (optionally Telefono) or a date range")
+    if req.phone is not None:
+        problem = phone_problem(req.phone)
+        if problem:
+            add("Telefono", "phone", problem)
+    if req.message_id is None and (req.start is None) != (req.end is None):
+        if req.start is None:
+            add("Fechainicio", "start", "a date range needs both Fechainicio and Fechafin")
+        else:
+            add("Fechafin", "end", "a date range needs both Fechainicio and Fechafin")
+    if req.start is not None and req.end is not None:
+        if req.start.utcoffset() is None or req.end.utcoffset() is None:
+            add("Fechainicio", "start", "dates must be timezone-aware")
+        elif req.start >= req.end:
+            add("Fechafin", "end", "must be after Fechainicio")
+    return problems
+
+
+def upload_problems(req: UploadRequest) -> list[FieldProblem]:
+    """Problems of an upload: mode, empty content, extension, PDF header."""
+    problems: list[FieldProblem] = []
+    if req.mode not in ("BASE64", "FILES"):
+        problems.append(FieldProblem("Tipo", "mode", "must be BASE64 or FILES"))
+    if not req.content:
+        problems.append(FieldProblem("Contenido", "content", "is empty"))
+    extension = req.name.rsplit(".", 1)[-1].lower() if "." in req.name else ""
+    if extension and extension not in UPLOAD_EXTENSIONS:
+        allowed = ", ".join(sorted(UPLOAD_EXTENSIONS))
+        problems.append(FieldProblem("Nombre", "name", f"the extension must be one of {allowed}"))
+    if extension == "pdf" and req.content and not req.content.startswith(b"%PDF-"):
+        problems.append(FieldProblem("Contenido", "content", "is not a PDF (no %PDF- header)"))
     return problems

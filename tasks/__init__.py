@@ -4,7 +4,6 @@ The dramatiq actors live in :mod:`tasks.actors`; importing this package does not
 import them (a producer needs no actor).
 """
 
-from tasks.contract import ACTOR_OF, CONTRACT_VERSION, KINDS, QUEUE_OF, QUEUES
 from tasks.producer import (
     enqueue,
     enqueue_cancel,
@@ -18,6 +17,7 @@ from tasks.producer import (
     enqueue_upload,
     job_status,
 )
+from worker.jobs.contract import ACTOR_OF, CONTRACT_VERSION, KINDS, QUEUE_OF, QUEUES
 
 __all__ = [
     # contract

@@ -1,11 +1,11 @@
 """One dramatiq actor per provider function; every actor runs :func:`execute`.
 
-Importing this module sets up the broker first (:func:`worker.broker.runtime`), so
+Importing this module sets up the broker first (:func:`worker.runtime.runtime`), so
 the actors bind to the certsms broker. Every actor takes the contract's kwargs
-(:mod:`tasks.contract`); :func:`execute` adopts a job a producer pushed with only
-dramatiq, skips a settled one, applies local cancel/reschedule (:mod:`worker.control`),
+(:mod:`worker.jobs.contract`); :func:`execute` adopts a job a producer pushed with only
+dramatiq, skips a settled one, applies local cancel/reschedule (:mod:`worker.jobs.held_sends`),
 validates again and hands over to the exactly-once send (:mod:`tasks.send`) or to
-the other provider functions (:mod:`tasks.operations`).
+the other provider functions (:mod:`tasks.other_functions`).
 
 Retries: per actor, bounded by ``send_max_retries`` / ``query_max_retries`` with
 dramatiq's jittered exponential backoff between ``retry_min_backoff_ms`` and
@@ -19,23 +19,25 @@ breaker) re-enqueues a copy of the message with a delay and burns no retry
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 
 import dramatiq
 from dramatiq.middleware import CurrentMessage
 
+from mensatek.answers import IDEMPOTENT
 from mensatek.errors import InvalidRequest
-from mensatek.mapping import IDEMPOTENT
-from tasks import _runtime
-from tasks.contract import ACTOR_OF, KINDS, QUEUE_OF, fill_reference, parse_kwargs
-from tasks.operations import WRITE_KINDS, run_other
+from tasks import resources
+from tasks.other_functions import WRITE_KINDS, run_other
 from tasks.outcomes import PERMANENT, defer
 from tasks.send import run_send, validate_at_run_time
-from worker import control
-from worker.broker import runtime
 from worker.errors import error_record
+from worker.jobs import held_sends
+from worker.jobs.contract import ACTOR_OF, KINDS, QUEUE_OF, parse_kwargs
+from worker.jobs.producer import canonical_payload, validate
 from worker.jobs.store import SETTLED, JobStatus
 from worker.middleware import report_outcome
+from worker.runtime import runtime
 
 __all__ = ["ACTORS", "IDEMPOTENT", "PERMANENT", "execute"]
 
@@ -45,11 +47,13 @@ _rt = runtime()  # the broker must be set before any @actor runs
 def execute(actor_name: str, kwargs: dict[str, Any]) -> None:
     """Run one job message (see the module docstring)."""
     job = parse_kwargs(actor_name, (), kwargs)
-    store = _runtime.job_store()
+    store = resources.job_store()
     record = store.get(job.job_id)
     payload = dict(job.payload)
     if record is None:  # a producer that only has dramatiq: adopt the job
-        reference = fill_reference(payload, job.job_id) if job.kind == "send" else None
+        with suppress(InvalidRequest):  # else recorded as given; validation below fails it
+            payload = canonical_payload(validate(job.kind, payload), job_id=job.job_id)
+        reference = payload.get("reference") if job.kind == "send" else None
         message = CurrentMessage.get_current_message()
         store.create(
             job.job_id,
@@ -58,17 +62,20 @@ def execute(actor_name: str, kwargs: dict[str, Any]) -> None:
             reference=reference,
             fields={"source": "message", "message_id": message.message_id if message else None},
         )
-        record = store.get(job.job_id) or {}
-    status = JobStatus(record["status"])
+        record = store.get(job.job_id)
+        if record is None:  # pragma: no cover - expired the moment it was written
+            return
+    status = record.status
     if status in SETTLED:
         report_outcome("succeeded", duplicate=True, status=str(status))
         return
-    if job.kind == "send" and record.get("local_reschedules"):
+    if job.kind == "send" and record.local_reschedules:
         payload = store.payload(job.job_id) or payload  # moved by a local reschedule
-    if job.kind in control.TARGET_KINDS and control.targets_job(payload):
-        step = control.for_actor(store, job.job_id, job.kind, payload)
+    if job.kind in held_sends.TARGET_KINDS and held_sends.targets_job(payload):
+        requeue = resources.producer().requeue
+        step = held_sends.for_actor(store, job.job_id, job.kind, payload, requeue=requeue)
         if step.action == "defer":
-            defer(int(control.IN_FLIGHT_WAIT_S * 1000), reason=step.reason)
+            defer(int(held_sends.IN_FLIGHT_WAIT_S * 1000), reason=step.reason)
             return
         if step.action != "provider":
             report_outcome("succeeded" if step.action == "done" else "failed", reason=step.reason)
@@ -90,7 +97,7 @@ def execute(actor_name: str, kwargs: dict[str, Any]) -> None:
 
 def _retry_when_for(setting: str) -> Callable[[int, BaseException], bool]:
     def retry_when(retries: int, exc: BaseException) -> bool:
-        limit = int(getattr(_runtime.settings(), setting))
+        limit = int(getattr(resources.settings(), setting))
         return retries < limit and not isinstance(exc, PERMANENT)
 
     return retry_when

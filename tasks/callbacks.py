@@ -23,16 +23,14 @@ from typing import Any
 import dramatiq
 import structlog
 
-from worker.broker import runtime
-from worker.jobs.store import JobStatus, JobStore
+from mensatek.callbacks import CallbackInvalid
+from worker.jobs.contract import CALLBACK_ACTOR, CALLBACK_CONTRACT_VERSION, CALLBACKS_QUEUE
+from worker.jobs.store import JobStatus
+from worker.runtime import runtime
 from worker.status_updates import Outcome, process_callback_fields
-from worker.web.callback_schema import CallbackInvalid
 
 log = structlog.get_logger(__name__)
 
-CALLBACKS_QUEUE = "certsms.callbacks"
-CALLBACK_ACTOR = "certsms.process_callback"
-CALLBACK_CONTRACT_VERSION = 1
 #: Attempts for a callback whose job is unknown or not yet recorded as sent.
 UNSETTLED_RETRIES = 5
 UNSETTLED_DELAY_MS = 3_000
@@ -65,19 +63,10 @@ def process_callback(v: int, fields: dict[str, str], received_at: str) -> None:
         log.error("callback_message_version_unknown", v=v)
         return
     rt = runtime()
-    store = JobStore(rt.redis, rt.settings)
-    outcome: Any = process_callback_fields(store, fields)
+    outcome: Any = process_callback_fields(rt.store, fields, enqueue=rt.producer.enqueue_follow_up)
     if isinstance(outcome, Outcome):
         if not outcome.found:
             raise CallbackNotSettled("no job for this callback yet", delay=UNSETTLED_DELAY_MS)
         if outcome.job_status in _PRE_SENT:
             raise CallbackNotSettled("the job's send is not recorded yet", delay=UNSETTLED_DELAY_MS)
     log.info("callback_processed", received_at=received_at)
-
-
-def queue_callback(fields: dict[str, str], received_at: str) -> str:
-    """Durably queue one callback for :func:`process_callback`; the dramatiq message id."""
-    message = process_callback.send_with_options(
-        kwargs={"v": CALLBACK_CONTRACT_VERSION, "fields": fields, "received_at": received_at}
-    )
-    return str(message.message_id)

@@ -12,30 +12,32 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from mensatek.answers import IDEMPOTENT
 from mensatek.errors import (
     AuthenticationFailed,
     ProviderRejected,
     ProviderUnavailable,
     TransportError,
 )
-from mensatek.mapping import IDEMPOTENT
 from mensatek.retrying import not_processed
-from tasks import _runtime
-from tasks.contract import KINDS
+from tasks import resources
 from tasks.outcomes import (
     breaker_wait_s,
     fail_rejected,
     requeue,
     result_json,
 )
-from worker import control
 from worker.errors import error_record
 from worker.guard import Budget, GuardDelay, RepeatedRejection
-from worker.jobs.store import JobStatus, JobStore
+from worker.jobs.contract import KINDS
+from worker.jobs.held_sends import with_scheduled_at
+from worker.jobs.store import JobStatus, JobStore, utc_now_iso
 from worker.middleware import report_outcome
+from worker.poller import ReportPoller
 from worker.status_updates import apply_recipient_status, certificate_downloaded
 
 #: Kinds that change something at the provider (send budget, send retries).
@@ -49,8 +51,14 @@ def run_other(store: JobStore, job_id: str, kind: str, request: Any) -> None:
     ):
         report_outcome("succeeded", duplicate=True, status=str(store.status(job_id)))
         return
-    store.transition(job_id, JobStatus.RUNNING, expect=[JobStatus.RUNNING], incr_attempts=1,
-                     event="job_attempt_started", worker_id=_runtime.worker_id())  # fmt: skip
+    store.transition(
+        job_id,
+        JobStatus.RUNNING,
+        expect=[JobStatus.RUNNING],
+        incr_attempts=1,
+        event="job_attempt_started",
+        worker_id=resources.worker_id(),
+    )
     budget = Budget.SEND if kind in WRITE_KINDS else Budget.QUERY
     if kind == "certificate" and getattr(request, "mode", None) == "date_range":
         budget = Budget.RANGE_DOWNLOAD
@@ -58,17 +66,17 @@ def run_other(store: JobStore, job_id: str, kind: str, request: Any) -> None:
     download: Path | None = None
     try:
         if kind == "credits":
-            credits, age_s = _runtime.guard().credits(lambda: _runtime.client().credits())
+            credits, age_s = resources.guard().credits(lambda: resources.client().credits())
             result: Any = {"credits": credits, "age_s": age_s}
         else:
             if kind == "certificate":
-                tmp_dir = Path(_runtime.settings().cert_dir) / ".downloads"
+                tmp_dir = Path(resources.settings().cert_dir) / ".downloads"
                 tmp_dir.mkdir(parents=True, exist_ok=True)
                 download = Path(
                     tempfile.mkstemp(dir=tmp_dir, prefix=f"{job_id}-", suffix=".zip")[1]
                 )
             call = _call_for(kind, request, download)
-            result = _runtime.guard().call(
+            result = resources.guard().call(
                 function=kind,
                 budget=budget,
                 fingerprint=fingerprint,
@@ -80,9 +88,12 @@ def run_other(store: JobStore, job_id: str, kind: str, request: Any) -> None:
         return
     except AuthenticationFailed as exc:
         requeue(
-            store, job_id, _runtime.settings().retry_max_backoff_ms, "authentication_failed",
+            store,
+            job_id,
+            resources.settings().retry_max_backoff_ms,
+            "authentication_failed",
             error=error_record(exc),
-        )  # fmt: skip
+        )
         return
     except (ProviderRejected, RepeatedRejection) as exc:
         fail_rejected(store, job_id, exc)
@@ -102,9 +113,13 @@ def run_other(store: JobStore, job_id: str, kind: str, request: Any) -> None:
         wait_s = breaker_wait_s(exc)
         if wait_s is not None:  # this failure opened the breaker: wait, burn no retry
             requeue(
-                store, job_id, int(wait_s * 1000), "breaker_open",
-                error=error_record(exc), reason="breaker_open",
-            )  # fmt: skip
+                store,
+                job_id,
+                int(wait_s * 1000),
+                "breaker_open",
+                error=error_record(exc),
+                reason="breaker_open",
+            )
             return
         store.set_fields(job_id, error=error_record(exc))
         raise
@@ -134,7 +149,7 @@ def _cache_for(kind: str, request: Any) -> dict[str, Any]:
 
 
 def _call_for(kind: str, request: Any, download: Path | None) -> Callable[[], Any]:
-    client = _runtime.client()
+    client = resources.client()
     if kind == "certificate":
         assert download is not None
         return lambda: client.certificate(request, download)
@@ -151,16 +166,17 @@ def _store_certificate(
     if getattr(request, "mode", None) == "message_phone":
         # Stored under the *send* job, which moves to evidence_stored when complete.
         stored = certificate_downloaded(
-            _runtime.job_store(),
+            resources.job_store(),
             message_id=request.message_id,
             phone=request.phone,
             path=source,
             sha256=getattr(result, "sha256", None),
+            enqueue=resources.producer().enqueue_follow_up,
         )
         source.unlink(missing_ok=True)
         data["stored"] = result_json(stored)
         return data
-    target = Path(_runtime.settings().cert_dir) / "jobs" / f"{job_id}.zip"
+    target = Path(resources.settings().cert_dir) / "jobs" / f"{job_id}.zip"
     target.parent.mkdir(parents=True, exist_ok=True)
     os.replace(source, target)
     data["path"] = str(target)
@@ -178,10 +194,32 @@ def _after_success(store: JobStore, job_id: str, kind: str, request: Any, result
     if kind == "cancel" and int(getattr(result, "cancelled_count", 0) or 0) > 0:
         store.transition(send_job, JobStatus.CANCELLED, reason=f"cancelled by job {job_id}")
     if kind == "reschedule":
-        control.after_provider_reschedule(store, message_id, request.scheduled_at)
+        after_provider_reschedule(store, message_id, request.scheduled_at)
     if kind == "report":
         for entry in getattr(result, "recipients", ()) or ():
             apply_recipient_status(
-                store, message_id=message_id, reference=None, phone=entry.phone,
-                result_code=entry.result_code, at=entry.reported_at, source="report",
-            )  # fmt: skip
+                store,
+                message_id=message_id,
+                reference=None,
+                phone=entry.phone,
+                result_code=entry.result_code,
+                at=entry.reported_at,
+                source="report",
+                enqueue=resources.producer().enqueue_follow_up,
+            )
+
+
+def after_provider_reschedule(store: JobStore, message_id: int, scheduled_at: datetime) -> None:
+    """Record a provider-side reschedule on the send job (and restart its polling)."""
+    send_job = store.find_by_message_id(message_id)
+    if send_job is None:
+        return
+    payload = store.payload(send_job)
+    if payload is not None:
+        store.set_fields(send_job, payload=with_scheduled_at(payload, scheduled_at))
+    store.set_fields(send_job, scheduled_at=scheduled_at.isoformat(), rescheduled_at=utc_now_iso())
+    store.append_event(send_job, "job_rescheduled", idmensaje=message_id, source="provider")
+    poller = ReportPoller(store.redis, store.settings)
+    if poller.next_poll(send_job) is not None:
+        poller.forget(send_job)
+        poller.track(send_job)

@@ -1,7 +1,7 @@
 """What a job run does with an answer: record it, fail, re-enqueue, or wait.
 
 Shared by the exactly-once send (:mod:`tasks.send`) and the other provider
-functions (:mod:`tasks.operations`): the error record kept on a job, whether the
+functions (:mod:`tasks.other_functions`): the error record kept on a job, whether the
 provider certainly did not act, the breaker wait, re-enqueueing a copy of the
 current message without burning a retry, and the one place a provider rejection
 fails a job.
@@ -21,12 +21,12 @@ from mensatek.errors import (
     InvalidRequest,
     ProviderRejected,
 )
-from tasks import _runtime
-from worker.broker import runtime
+from tasks import resources
 from worker.errors import MalformedMessage, error_record
 from worker.guard import RepeatedRejection, is_unhealthy
 from worker.jobs.store import JobStatus, JobStore
 from worker.middleware import report_outcome
+from worker.runtime import runtime
 
 #: Errors that fail a job at once, without retry.
 PERMANENT: tuple[type[BaseException], ...] = (
@@ -49,7 +49,7 @@ def breaker_wait_s(exc: BaseException) -> float | None:
     """
     if not is_unhealthy(exc):
         return None
-    guard = _runtime.guard()
+    guard = resources.guard()
     try:
         state = guard.breaker.state(guard.now_s())
     except Exception:  # Redis trouble: fall back to an ordinary retry

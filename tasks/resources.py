@@ -1,6 +1,6 @@
-"""Per-process and per-thread collaborators of the actors.
+"""What the actors use: settings, job store, producer, the thread's client and the guard.
 
-The settings and Redis come from the process runtime (:func:`worker.broker.runtime`);
+The settings and Redis come from the process runtime (:func:`worker.runtime.runtime`);
 a :class:`~mensatek.client.MensatekClient` is kept per worker thread (its HTTP
 session is not shared) and rebuilt when the settings change (tests); one
 :class:`~worker.guard.ProviderGuard` is kept per settings object.
@@ -14,9 +14,11 @@ import threading
 from typing import Any
 
 from config.settings import Settings
-from worker.broker import runtime
+from mensatek.client import MensatekClient
 from worker.guard import ProviderGuard
+from worker.jobs.producer import Producer
 from worker.jobs.store import JobStore
+from worker.runtime import runtime
 
 _local = threading.local()
 _guard_lock = threading.Lock()
@@ -33,10 +35,13 @@ def job_store() -> JobStore:
     return runtime().store
 
 
+def producer() -> Producer:
+    """The process's producer (follow-up jobs: certificate downloads, library deletions)."""
+    return runtime().producer
+
+
 def client() -> Any:
     """This thread's provider client (rebuilt when the settings changed)."""
-    from mensatek.client import MensatekClient
-
     current = settings()
     found = getattr(_local, "client", None)
     if found is None or getattr(_local, "settings", None) is not current:

@@ -18,7 +18,7 @@ from typing import Any
 
 from mensatek.errors import AuthenticationFailed, ProviderRejected
 from mensatek.retrying import not_processed
-from tasks import _runtime
+from tasks import resources
 from tasks.outcomes import (
     breaker_wait_s,
     defer,
@@ -26,24 +26,17 @@ from tasks.outcomes import (
     requeue,
     result_json,
 )
-from tasks.producer import validate
-from worker import control
 from worker.errors import error_record
 from worker.guard import Budget, GuardDelay, RepeatedRejection
-from worker.jobs.store import JobStatus, JobStore, utc_now_iso
+from worker.jobs.held_sends import hold_delay_s
+from worker.jobs.producer import validate
+from worker.jobs.store import JobRecord, JobStatus, JobStore, utc_now_iso
 from worker.middleware import redelivery_count, report_outcome
 from worker.status_updates import refresh_job_status
 
 
 class _ClaimLost(Exception):
     """Raised inside the guarded call when another delivery owns the job."""
-
-
-def _text(value: object) -> str | None:
-    """A Redis field or record value as text (None stays None)."""
-    if value is None:
-        return None
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def memo_params(request: Any) -> dict[str, object]:
@@ -59,7 +52,7 @@ def memo_params(request: Any) -> dict[str, object]:
 
 
 def validate_at_run_time(
-    store: JobStore, job_id: str, kind: str, payload: dict[str, Any], record: dict[str, Any]
+    store: JobStore, job_id: str, kind: str, payload: dict[str, Any], record: JobRecord
 ) -> Any:
     """Validate again in the worker, judging a send's ``Fecha`` as at enqueue time.
 
@@ -70,7 +63,7 @@ def validate_at_run_time(
     """
     if kind != "send":
         return validate(kind, payload)
-    created = record.get("created_at")
+    created = record.created_at
     enqueued_at = datetime.fromisoformat(created) if created else None
     request = validate(kind, payload, now=enqueued_at)
     if request.scheduled_at is not None and request.scheduled_at <= datetime.now(UTC):
@@ -80,36 +73,42 @@ def validate_at_run_time(
 
 
 def run_send(
-    store: JobStore, job_id: str, request: Any, record: dict[str, Any], status: JobStatus
+    store: JobStore, job_id: str, request: Any, record: JobRecord, status: JobStatus
 ) -> None:
     """Run a send job once its request is valid (see the module docstring)."""
-    settings = _runtime.settings()
+    settings = resources.settings()
     if status == JobStatus.IN_FLIGHT:
         _in_flight_elsewhere(store, job_id, record)
         return
     running = store.transition(
-        job_id, JobStatus.RUNNING, expect=[JobStatus.QUEUED, JobStatus.RUNNING],
+        job_id,
+        JobStatus.RUNNING,
+        expect=[JobStatus.QUEUED, JobStatus.RUNNING],
         want="local_reschedules",
-    )  # fmt: skip
+    )
     if not running:
         report_outcome("succeeded", duplicate=True, status=str(store.status(job_id)))
         return
-    if running.wanted != _text(record.get("local_reschedules")):
+    if int(running.wanted or 0) != record.local_reschedules:
         # rescheduled locally after this run read the job (no change is possible once running)
         fresh = store.get(job_id) or record
         request = validate_at_run_time(store, job_id, "send", store.payload(job_id) or {}, fresh)
-    hold_s = control.hold_delay_s(settings, request.scheduled_at)
+    hold_s = hold_delay_s(settings, request.scheduled_at)
     if hold_s > 0:
         until = time.time() + hold_s
         store.transition(
-            job_id, JobStatus.QUEUED, expect=[JobStatus.RUNNING], held_until_ts=repr(until),
-            held_until=utc_now_iso(until), reason="held until hold_lead_s before its Fecha",
-        )  # fmt: skip
+            job_id,
+            JobStatus.QUEUED,
+            expect=[JobStatus.RUNNING],
+            held_until_ts=repr(until),
+            held_until=utc_now_iso(until),
+            reason="held until hold_lead_s before its Fecha",
+        )
         defer(int(hold_s * 1000), reason="held_scheduled")
         return
     token = uuid.uuid4().hex
     posted = False
-    client = _runtime.client()  # configuration problems surface before the claim
+    client = resources.client()  # configuration problems surface before the claim
 
     def post() -> Any:
         nonlocal posted
@@ -122,7 +121,7 @@ def run_send(
             in_flight_token=token,
             in_flight_ts=now,
             in_flight_at=utc_now_iso(now),
-            worker_id=_runtime.worker_id(),
+            worker_id=resources.worker_id(),
         )
         if not claim:
             raise _ClaimLost(claim.previous)
@@ -130,7 +129,7 @@ def run_send(
         return client.send(request)
 
     try:
-        result = _runtime.guard().call(
+        result = resources.guard().call(
             function="send",
             budget=Budget.SEND,
             fingerprint=memo_params(request),
@@ -171,14 +170,14 @@ def run_send(
     )
     # A callback may have arrived before this outcome was recorded: apply it now.
     if recorded.recipients:
-        refresh_job_status(store, job_id)
+        refresh_job_status(store, job_id, enqueue=resources.producer().enqueue_follow_up)
     report_outcome("succeeded", res=result.sent_count, idmensaje=result.message_id, status=str(to))
 
 
-def _in_flight_elsewhere(store: JobStore, job_id: str, record: dict[str, Any]) -> None:
+def _in_flight_elsewhere(store: JobStore, job_id: str, record: JobRecord) -> None:
     """A delivery found the job ``in_flight``: ``uncertain`` if its owner died, else wait."""
-    settings = _runtime.settings()
-    age_s = time.time() - float(record.get("in_flight_ts") or 0)
+    settings = resources.settings()
+    age_s = time.time() - (record.in_flight_ts or 0.0)
     if redelivery_count() > 0 or age_s >= settings.in_flight_timeout_s:
         reason = (
             "worker died mid-send: redelivered while in_flight"

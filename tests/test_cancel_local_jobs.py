@@ -12,7 +12,7 @@ import redis
 from config.settings import Settings
 from mensatek.dates import to_provider_datetime
 from mensatek.errors import InvalidRequest
-from tests.fixtures.jobs import last_json, wait_for, wait_status
+from tests.fixtures.jobs import last_json, record_of, wait_for, wait_status
 from tests.fixtures.maintenance import SEND_PAYLOAD
 from tests.fixtures.sandbox import SandboxHandle
 from worker.jobs.store import JobStatus, JobStore
@@ -44,9 +44,9 @@ def test_cancel_local_queued_send_makes_no_provider_request(
     store = JobStore(redis_client, maintenance_settings)
     send = enqueue_send(SEND_PAYLOAD)
     cancel = enqueue_cancel({"job_id": send})
-    record = store.get(cancel) or {}
-    assert record["status"] == "succeeded" and record["result"]["local"] is True
-    assert (store.get(send) or {})["status"] == "cancelled"
+    record = record_of(store, cancel)
+    assert record.status is JobStatus.SUCCEEDED and record.result["local"] is True
+    assert record_of(store, send).status is JobStatus.CANCELLED
     worker = _worker(maintenance_runtime)
     try:
         wait_for(
@@ -73,7 +73,7 @@ def test_cancel_local_reschedule_queued_send_posts_the_new_fecha(
     send = enqueue_send({**SEND_PAYLOAD, "Fecha": _at(120).isoformat()})
     new_time = _at(180)
     job = enqueue_reschedule({"job_id": send, "Fecha": new_time.isoformat()})
-    assert (store.get(job) or {})["result"]["local"] is True
+    assert record_of(store, job).result["local"] is True
     worker = _worker(maintenance_runtime)
     try:
         wait_status(store, send, "scheduled")
@@ -100,7 +100,7 @@ def test_cancel_local_accepted_scheduled_send_is_one_provider_request(
     move = enqueue_reschedule({"job_id": send, "Fecha": new_time.isoformat()})
     wait_status(store, move, "succeeded")
     assert len(sandbox.requests(RESCHEDULE)) == 1
-    assert (store.get(send) or {})["scheduled_at"] == new_time.isoformat()
+    assert record_of(store, send).scheduled_at == new_time.isoformat()
     cancel = enqueue_cancel({"job_id": send})
     wait_status(store, cancel, "succeeded")
     wait_status(store, send, "cancelled")
@@ -147,7 +147,7 @@ def test_cancel_local_racing_an_immediate_send_fails_with_the_reason(
     cancel = enqueue_cancel({"job_id": send})
     sandbox.configure(latency_ms=0)
     record = wait_status(store, cancel, "failed")
-    assert "is sent" in record["reason"]
+    assert record.reason is not None and "is sent" in record.reason
     assert store.status(send) == JobStatus.SENT
     assert sandbox.requests(CANCEL) == []
 
@@ -181,7 +181,7 @@ def test_cancel_local_held_scheduled_send_waits_in_certsms(
     """hold_scheduled: a far Fecha stays queued (held_until) with no request, cancels locally;
     a Fecha within hold_lead_s goes to the provider at once."""
     from tasks import enqueue_send
-    from worker.broker import setup
+    from tasks.boot import setup
     from worker.cli import main
 
     settings = maintenance_settings.model_copy(update={"hold_scheduled": True, "hold_lead_s": 600})
@@ -192,7 +192,7 @@ def test_cancel_local_held_scheduled_send_waits_in_certsms(
         held = enqueue_send({**SEND_PAYLOAD, "Fecha": _at(120).isoformat()})
         near = enqueue_send({**SEND_PAYLOAD, "Fecha": _at(5).isoformat()})
         wait_status(store, near, "scheduled")
-        wait_for(lambda: (store.get(held) or {}).get("held_until"))
+        wait_for(lambda: record_of(store, held).other.get("held_until"))
         assert store.status(held) == JobStatus.QUEUED
         for name, value in {
             "REDIS_URL": settings.redis_url,

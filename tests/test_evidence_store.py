@@ -38,7 +38,7 @@ def test_store_writes_layout_and_manifest(settings: Settings, tmp_path: Path) ->
     assert entry["members"] == ["cert.pdf", "r.csv"]
     assert (entry["job_id"], entry["message_id"], entry["phone"]) == ("job-1", "10573758", PHONE)
     assert entry["stored_at"]
-    assert not [p for p in expected.parent.iterdir() if p.name.startswith(".tmp-")]
+    assert [p.name for p in expected.parent.iterdir()] == [expected.name]  # no temp file left
 
 
 def test_store_identical_again_is_a_noop(settings: Settings, tmp_path: Path) -> None:

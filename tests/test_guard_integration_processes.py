@@ -19,12 +19,13 @@ from tests.fixtures.guard_integration import (
     WorkerGroup,
     achieved_rate,
     count_by,
+    job_errors,
     statuses,
     worst_window,
 )
-from tests.fixtures.jobs import wait_for
+from tests.fixtures.jobs import record_of, wait_for
 from tests.fixtures.sandbox import SandboxHandle, send_params
-from worker.jobs.store import JobStore
+from worker.jobs.store import JobStatus, JobStore
 
 SEND = "EnviarSMSCERTIFICADO"
 
@@ -95,8 +96,10 @@ def test_guard_identical_rejected_burst_makes_one_request(
     _wait_settled(job_store, ids, ("sent", "failed", "dead"))
     logged = sandbox.requests(SEND)
     assert [entry["res"] for entry in logged] == [-3]
-    errors = [job_store.get(job_id)["error"] for job_id in ids]  # type: ignore[index]
-    assert {job_store.get(job_id)["status"] for job_id in ids} == {"failed"}  # type: ignore[index]
+    records = [record_of(job_store, job_id) for job_id in ids]
+    assert {record.status for record in records} == {JobStatus.FAILED}
+    errors = [record.error for record in records if record.error is not None]
+    assert len(errors) == len(records)
     classes = count_by(error["class"] for error in errors)
     assert classes.pop("RepeatedRejection") == 19 and list(classes.values()) == [1]
     first = next(e for e in errors if e["class"] != "RepeatedRejection")
@@ -177,11 +180,9 @@ def test_guard_twenty_concurrent_credit_queries_make_one_request(
     ids = [tasks.enqueue_credits(settings=jobs_settings) for _ in range(20)]
     guard_workers.start(rate_limit_per_s=20, rate_limit_query_per_s=20)
     settled = _wait_settled(job_store, ids, ("succeeded", "failed", "dead"))
-    assert set(settled.values()) == {"succeeded"}, [
-        (job_store.get(j) or {}).get("error") for j in ids
-    ]
+    assert set(settled.values()) == {"succeeded"}, job_errors(job_store, ids)
     assert len(sandbox.requests("GetCreditos")) == 1
-    credits = {job_store.get(j)["result"]["credits"] for j in ids}  # type: ignore[index]
+    credits = {record_of(job_store, j).result["credits"] for j in ids}
     assert credits == {10_000.0}
 
 
@@ -207,13 +208,11 @@ def test_guard_date_range_download_twice_second_delayed(
     guard_workers.start(range_download_interval_s=3, limiter_max_sleep_s=1)
     ids = [first, second]
     settled = _wait_settled(job_store, ids, ("succeeded", "failed", "dead"))
-    assert set(settled.values()) == {"succeeded"}, [
-        (job_store.get(j) or {}).get("error") for j in ids
-    ]
+    assert set(settled.values()) == {"succeeded"}, job_errors(job_store, ids)
     downloads = sandbox.requests("GetSMSCERTIFICADO")
     assert len(downloads) == 2
     assert all(d["http_status"] == 200 and d["res"] != -4 for d in downloads)
     reasons = [_job_reasons(redis_client, jobs_settings, j) for j in ids]
     assert sorted("range_interval" in r for r in reasons) == [False, True]
-    zips = [job_store.get(j)["result"] for j in ids]  # type: ignore[index]
+    zips = [record_of(job_store, j).result for j in ids]
     assert all(str(answer["idMensaje"]) in "".join(z["members"]) for z in zips)

@@ -14,11 +14,12 @@ from dramatiq.message import Message
 import tasks
 from mensatek.dates import MADRID
 from mensatek.errors import InvalidRequest
-from tests.fixtures.jobs import wait_for, wait_status
+from tests.fixtures.jobs import record_of, wait_for, wait_status
 from tests.fixtures.sandbox import send_params
-from worker.broker import Runtime
 from worker.deadletter import DeadLetters
 from worker.errors import IdempotencyConflict
+from worker.jobs import JobStatus
+from worker.runtime import Runtime
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
@@ -40,11 +41,12 @@ def test_jobs_send_end_to_end(jobs_settings, job_store, job_worker, sandbox) -> 
     """A send becomes ``sent`` with idMensaje, Res and credits; its reference is the job id."""
     job_id = tasks.enqueue_send(_send(), settings=jobs_settings)
     record = wait_status(job_store, job_id, "sent", "failed", "dead", "uncertain")
-    assert record["status"] == "sent" and record["attempts"] == 1
-    assert record["idmensaje"] and record["res"] == 2 and record["credits_used"] > 0
+    assert record.status is JobStatus.SENT and record.attempts == 1
+    assert record.idmensaje is not None and record.idmensaje > 0 and record.res == 2
+    assert record.credits_used is not None and record.credits_used > 0
     sends = sandbox.requests("EnviarSMSCERTIFICADO")
     assert len(sends) == 1 and sends[0]["params"]["Referenciausuario"] == job_id
-    assert job_store.find_by_message_id(record["idmensaje"]) == job_id
+    assert job_store.find_by_message_id(record.idmensaje) == job_id
     assert job_store.find_by_reference(job_id) == job_id
 
 
@@ -54,13 +56,16 @@ def test_jobs_scheduled_send_cancel_and_reschedule(
     """A scheduled send is ``scheduled``; reschedule succeeds; cancel makes it ``cancelled``."""
     send_id = tasks.enqueue_send(_send(Fecha=_future(2)), settings=jobs_settings)
     send = wait_status(job_store, send_id, "scheduled", "failed", "dead")
-    assert send["status"] == "scheduled"
-    resched = tasks.enqueue_reschedule({"Idmensaje": send["idmensaje"], "Fecha": _future(3)},
+    assert send.status is JobStatus.SCHEDULED
+    resched = tasks.enqueue_reschedule({"Idmensaje": send.idmensaje, "Fecha": _future(3)},
                                        settings=jobs_settings)  # fmt: skip
-    assert wait_status(job_store, resched, "succeeded", "failed", "dead")["status"] == "succeeded"
-    cancel = tasks.enqueue_cancel({"Idmensaje": send["idmensaje"]}, settings=jobs_settings)
-    assert wait_status(job_store, cancel, "succeeded", "failed", "dead")["status"] == "succeeded"
-    assert wait_status(job_store, send_id, "cancelled")["reason"].startswith("cancelled by job")
+    moved = wait_status(job_store, resched, "succeeded", "failed", "dead")
+    assert moved.status is JobStatus.SUCCEEDED
+    cancel = tasks.enqueue_cancel({"Idmensaje": send.idmensaje}, settings=jobs_settings)
+    cancelled = wait_status(job_store, cancel, "succeeded", "failed", "dead")
+    assert cancelled.status is JobStatus.SUCCEEDED
+    reason = wait_status(job_store, send_id, "cancelled").reason
+    assert reason is not None and reason.startswith("cancelled by job")
 
 
 def test_jobs_report_and_certificate(jobs_settings, job_store, job_worker, sandbox) -> None:  # type: ignore[no-untyped-def]
@@ -68,31 +73,32 @@ def test_jobs_report_and_certificate(jobs_settings, job_store, job_worker, sandb
     send_id = tasks.enqueue_send(_send(), settings=jobs_settings)
     send = wait_status(job_store, send_id, "sent")
     sandbox.tick(10)
-    report = tasks.enqueue_report({"Idmensaje": send["idmensaje"]}, settings=jobs_settings)
-    assert wait_status(job_store, report, "succeeded", "failed", "dead")["status"] == "succeeded"
-    recipients = wait_for(lambda: job_store.get(send_id)["recipients"])  # type: ignore[index]
+    report = tasks.enqueue_report({"Idmensaje": send.idmensaje}, settings=jobs_settings)
+    reported = wait_status(job_store, report, "succeeded", "failed", "dead")
+    assert reported.status is JobStatus.SUCCEEDED
+    recipients = wait_for(lambda: record_of(job_store, send_id).recipients)
     assert set(recipients) == {"34600000001", "34600000002"}
     cert = tasks.enqueue_certificate(
-        {"Idmensaje": send["idmensaje"], "Telefono": "34600000001"}, settings=jobs_settings
+        {"Idmensaje": send.idmensaje, "Telefono": "34600000001"}, settings=jobs_settings
     )
     record = wait_status(job_store, cert, "succeeded", "failed", "dead")
-    assert record["status"] == "succeeded", record
-    stored = record["result"]["stored"]
-    assert stored["sha256"] == sandbox.certificate_sha256(send["idmensaje"], "34600000001")
+    assert record.status is JobStatus.SUCCEEDED, record
+    stored = record.result["stored"]
+    assert stored["sha256"] == sandbox.certificate_sha256(send.idmensaje, "34600000001")
 
 
 def test_jobs_file_library_and_credits(jobs_settings, job_store, job_worker, sandbox) -> None:  # type: ignore[no-untyped-def]
     """Upload, list, delete and credits jobs all succeed with their results recorded."""
     content = base64.b64encode(PDF).decode()
     up = tasks.enqueue_upload({"Nombre": "doc.pdf", "Contenido": content}, settings=jobs_settings)
-    assert wait_status(job_store, up, "succeeded", "failed", "dead")["status"] == "succeeded"
+    assert wait_status(job_store, up, "succeeded", "failed", "dead").status is JobStatus.SUCCEEDED
     listed = tasks.enqueue_list_files(settings=jobs_settings)
-    files = wait_status(job_store, listed, "succeeded", "failed", "dead")["result"]["files"]
+    files = wait_status(job_store, listed, "succeeded", "failed", "dead").result["files"]
     assert any(f["name"].startswith("doc") for f in files)
     gone = tasks.enqueue_delete_file({"Nombre": "doc.pdf"}, settings=jobs_settings)
-    assert wait_status(job_store, gone, "succeeded", "failed", "dead")["status"] == "succeeded"
+    assert wait_status(job_store, gone, "succeeded", "failed", "dead").status is JobStatus.SUCCEEDED
     credits = tasks.enqueue_credits(settings=jobs_settings)
-    assert wait_status(job_store, credits, "succeeded")["result"]["credits"] > 0
+    assert wait_status(job_store, credits, "succeeded").result["credits"] > 0
 
 
 def test_jobs_invalid_input_queues_and_sends_nothing(
@@ -151,8 +157,8 @@ def test_jobs_provider_rejection_fails_after_one_request(
     """A -3 answer makes the job ``failed`` with the provider's text after exactly one request."""
     job_id = tasks.enqueue_send(_send(Idmensaje=987654), settings=jobs_settings)
     record = wait_status(job_store, job_id, "failed", "dead", "sent")
-    assert record["status"] == "failed" and record["res"] == -3
-    assert "Idmensaje" in record["error"]["provider_text"]
+    assert record.status is JobStatus.FAILED and record.res == -3
+    assert record.error is not None and "Idmensaje" in record.error["provider_text"]
     assert len(sandbox.requests("EnviarSMSCERTIFICADO")) == 1
     letters = DeadLetters(jobs_runtime.broker, jobs_runtime.settings).list()
     assert [d.summary()["job_id"] for d in letters] == [job_id]
@@ -165,9 +171,9 @@ def test_jobs_503s_then_success_is_sent(jobs_settings, job_store, job_worker, sa
     wait_for(lambda: len(sandbox.requests("EnviarSMSCERTIFICADO")) >= 2)
     sandbox.configure(error_5xx_rate=0.0)
     record = wait_status(job_store, job_id, "sent", "failed", "dead", "uncertain")
-    assert record["status"] == "sent"
+    assert record.status is JobStatus.SENT
     statuses = [r["http_status"] for r in sandbox.requests("EnviarSMSCERTIFICADO")]
-    assert statuses.count(200) == 1 and statuses[-1] == 200 and len(statuses) == record["attempts"]
+    assert statuses.count(200) == 1 and statuses[-1] == 200 and len(statuses) == record.attempts
 
 
 @pytest.mark.parametrize(
@@ -182,11 +188,12 @@ def test_jobs_gateway_error_on_send_is_uncertain_and_not_resent(
     sandbox.configure(**fault)
     job_id = tasks.enqueue_send(_send(), settings=jobs_settings)
     record = wait_status(job_store, job_id, "uncertain", "sent", "failed", "dead")
-    assert record["status"] == "uncertain" and record["error"]["class"] == "ProviderUnavailable"
+    assert record.status is JobStatus.UNCERTAIN
+    assert record.error is not None and record.error["class"] == "ProviderUnavailable"
     sandbox.configure(error_5xx_rate=0.0, html_rate=0.0)
     job_worker.join()
     assert len(sandbox.requests("EnviarSMSCERTIFICADO")) == 1
-    assert job_store.get(job_id)["status"] == "uncertain"  # type: ignore[index]
+    assert record_of(job_store, job_id).status is JobStatus.UNCERTAIN
 
 
 def test_jobs_accept_then_timeout_is_uncertain_and_not_resent(
@@ -196,11 +203,12 @@ def test_jobs_accept_then_timeout_is_uncertain_and_not_resent(
     sandbox.configure(accept_then_timeout_rate=1.0, timeout_hold_s=4.0)
     job_id = tasks.enqueue_send(_send(), settings=jobs_settings)
     record = wait_status(job_store, job_id, "uncertain", "sent", "failed", "dead")
-    assert record["status"] == "uncertain" and record["error"]["class"] == "TransportError"
+    assert record.status is JobStatus.UNCERTAIN
+    assert record.error is not None and record.error["class"] == "TransportError"
     sandbox.configure(accept_then_timeout_rate=0.0)
     job_worker.join()
     assert len(sandbox.requests("EnviarSMSCERTIFICADO")) == 1
-    assert job_store.get(job_id)["status"] == "uncertain"  # type: ignore[index]
+    assert record_of(job_store, job_id).status is JobStatus.UNCERTAIN
 
 
 @pytest.mark.parametrize(
@@ -238,7 +246,7 @@ def test_jobs_raw_dramatiq_message_is_adopted(jobs_runtime, job_store, job_worke
         )
     )
     record = wait_status(job_store, "ext-1", "sent", "failed", "dead")
-    assert record["status"] == "sent" and record["reference"] == "ext-1"
+    assert record.status is JobStatus.SENT and record.reference == "ext-1"
 
 
 @pytest.mark.parametrize("alias", ["reference", "referenciausuario", "Referencia", "REFERENCE"])
@@ -248,14 +256,14 @@ def test_jobs_send_with_empty_reference_is_sent(
     """An empty reference under any alias is dropped; the job id becomes the reference."""
     job_id = tasks.enqueue_send(_send(**{alias: ""}), settings=jobs_settings)
     record = wait_status(job_store, job_id, "sent", "failed", "dead", "uncertain")
-    assert record["status"] == "sent" and record["reference"] == job_id
+    assert record.status is JobStatus.SENT and record.reference == job_id
     (sent,) = sandbox.requests("EnviarSMSCERTIFICADO")
     assert sent["params"]["Referenciausuario"] == job_id
 
 
 @pytest.mark.parametrize(
     ("extra", "reference"),
-    [({"Referencia": ""}, "ext-empty"), ({"Referencia": "mine-1"}, None)],
+    [({"Referencia": ""}, "ext-empty"), ({"Referencia": "mine-1"}, "mine-1")],
 )
 def test_jobs_raw_message_with_referencia_alias_is_adopted(
     jobs_runtime, job_store, job_worker, sandbox, extra, reference
@@ -268,9 +276,9 @@ def test_jobs_raw_message_with_referencia_alias_is_adopted(
         )
     )
     record = wait_status(job_store, "ext-empty", "sent", "failed", "dead")
-    assert record["status"] == "sent" and (record.get("reference") or None) == reference
+    assert record.status is JobStatus.SENT and record.reference == reference
     (sent,) = sandbox.requests("EnviarSMSCERTIFICADO")
-    assert sent["params"]["Referenciausuario"] == (reference or "mine-1")
+    assert sent["params"]["Referenciausuario"] == reference
 
 
 def test_jobs_idempotency_key_of_a_missing_job_is_taken_over(
@@ -281,7 +289,7 @@ def test_jobs_idempotency_key_of_a_missing_job_is_taken_over(
     jobs_runtime.redis.set(jobs_settings.key("idem", "order-1"), planted, ex=3600)
     job_id = tasks.enqueue_send(_send(), idempotency_key="order-1", settings=jobs_settings)
     assert job_id != "never-recorded"
-    assert job_store.get(job_id)["status"] == "queued"  # type: ignore[index]
+    assert record_of(job_store, job_id).status is JobStatus.QUEUED
     assert _queued(jobs_runtime) == 1
     again = tasks.enqueue_send(_send(), idempotency_key="order-1", settings=jobs_settings)
     assert again == job_id and _queued(jobs_runtime) == 1  # a live job's key still holds

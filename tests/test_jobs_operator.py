@@ -49,7 +49,8 @@ def test_jobs_dead_list_show_retry_purge(
     sandbox.configure(error_5xx_rate=1.0)
     job_id = tasks.enqueue_report({"Idmensaje": 1}, settings=jobs_settings)
     record = wait_status(job_store, job_id, "dead", "failed", timeout_s=30)
-    assert record["status"] == "dead" and "retries exhausted" in record["reason"]
+    assert record.status is JobStatus.DEAD
+    assert record.reason is not None and "retries exhausted" in record.reason
     assert main(["dead", "list", "--json"]) == 0
     letters = last_json(capsys.readouterr().out)["dead_letters"]
     assert [d["job_id"] for d in letters] == [job_id]
@@ -57,7 +58,8 @@ def test_jobs_dead_list_show_retry_purge(
     assert last_json(capsys.readouterr().out)["record"]["reason"].startswith("retries exhausted")
     sandbox.configure(error_5xx_rate=0.0)
     send = tasks.enqueue_send(send_params(Mensaje="Hola"), settings=jobs_settings)
-    idmensaje = wait_status(job_store, send, "sent")["idmensaje"]
+    idmensaje = wait_status(job_store, send, "sent").idmensaje
+    assert isinstance(idmensaje, int)
     job_store.redis.hset(job_store.job_key(job_id), "payload", json.dumps({"Idmensaje": idmensaje}))
     assert main(["dead", "retry", letters[0]["id"], "--json"]) == 0
     capsys.readouterr()

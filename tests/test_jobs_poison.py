@@ -12,10 +12,10 @@ import pytest
 import tasks
 from tests.fixtures.jobs import wait_for, wait_status
 from tests.fixtures.sandbox import send_params
-from worker.broker import Runtime
 from worker.deadletter import DeadLetters
 from worker.errors import InvalidTransition
 from worker.jobs.store import JobStatus
+from worker.runtime import Runtime
 
 SEND_QUEUE = "certsms.send"
 
@@ -58,9 +58,9 @@ def test_jobs_poison_message_is_dead_lettered(
     _mark_delivered(jobs_runtime, limit_rid, limit)  # this delivery is redelivery ``limit``
     with _worker(jobs_runtime):
         record = wait_status(job_store, poison, "dead", "sent", "failed")
-        assert wait_status(job_store, at_limit, "sent", "dead", "failed")["status"] == "sent"
-    assert record["status"] == "dead"
-    assert record["reason"] == f"poison: redelivered {limit + 1} times without finishing"
+        assert wait_status(job_store, at_limit, "sent", "dead", "failed").status is JobStatus.SENT
+    assert record.status is JobStatus.DEAD
+    assert record.reason == f"poison: redelivered {limit + 1} times without finishing"
     letters = DeadLetters(jobs_runtime.broker, jobs_runtime.settings).list()
     assert [(d.id, d.summary()["job_id"]) for d in letters] == [(poison_rid, poison)]
     assert letters[0].summary()["reason"].startswith("poison")
@@ -81,7 +81,8 @@ def test_jobs_undecodable_message_is_dead_lettered_and_worker_continues(
         assert all(thread.is_alive() for thread in worker.consumers.values())
     assert [d.id for d in found] == [bad_rid]
     assert found[0].summary()["reason"].startswith("undecodable message")
-    assert record["status"] == "sent" and record["idmensaje"]
+    assert record.status is JobStatus.SENT
+    assert record.idmensaje is not None and record.idmensaje > 0
     assert bad_rid not in _queued_rids(jobs_runtime)
 
 
@@ -99,8 +100,8 @@ def test_jobs_poison_in_flight_send_is_uncertain_and_not_retried(
     with _worker(jobs_runtime):
         found = wait_for(lambda: letters.list())
         record = wait_status(job_store, job_id, "uncertain", "dead")
-    assert record["status"] == "uncertain"
-    assert record["reason"].startswith("poison") and "in_flight" in record["reason"]
+    assert record.status is JobStatus.UNCERTAIN and record.reason is not None
+    assert record.reason.startswith("poison") and "in_flight" in record.reason
     with pytest.raises(InvalidTransition, match="certsms resolve"):
         letters.retry(found[0].id)
     assert job_store.status(job_id) == JobStatus.UNCERTAIN

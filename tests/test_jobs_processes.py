@@ -17,6 +17,7 @@ import tasks
 from tests.fixtures.jobs import last_json, wait_for, wait_status
 from tests.fixtures.sandbox import send_params
 from worker.cli import main
+from worker.jobs import JobStatus
 
 SETTLED = ("sent", "uncertain", "failed", "dead")
 
@@ -92,7 +93,8 @@ def test_jobs_cli_enqueue_status_and_worker_processes(
     wait_status(job_store, answer["job_id"], "sent", "failed", "dead", timeout_s=60)
     assert main(["status", answer["job_id"], "--json"]) == 0
     record = last_json(capsys.readouterr().out)
-    assert record["status"] == "sent" and record["attempts"] == 1 and record["idmensaje"]
+    assert record["status"] == "sent" and record["attempts"] == 1
+    assert isinstance(record["idmensaje"], int) and record["idmensaje"] > 0
     assert main(["jobs", "--status", "sent", "--json"]) == 0
     assert [j["id"] for j in last_json(capsys.readouterr().out)["jobs"]] == [answer["job_id"]]
     payload.write_text(json.dumps({**_message(), "Remitente": "X" * 30}))
@@ -107,18 +109,18 @@ def test_jobs_sigkill_mid_send_loses_nothing_and_sends_once(
     sandbox.configure(latency_ms=3000)
     ids = [tasks.enqueue_send(_message(), settings=jobs_settings) for _ in range(4)]
     first = workers.start()
-    wait_for(lambda: any(job_store.status(j) == "in_flight" for j in ids), timeout_s=60)
+    wait_for(lambda: any(job_store.status(j) is JobStatus.IN_FLIGHT for j in ids), timeout_s=60)
     workers.kill(first)
-    in_flight = [j for j in ids if job_store.status(j) == "in_flight"]
+    in_flight = [j for j in ids if job_store.status(j) is JobStatus.IN_FLIGHT]
     sandbox.configure(latency_ms=0)
     workers.start()
     records = [wait_status(job_store, j, *SETTLED, timeout_s=90) for j in ids]
-    assert {r["status"] for r in records} <= {"sent", "uncertain"}
+    assert {r.status for r in records} <= {JobStatus.SENT, JobStatus.UNCERTAIN}
     assert in_flight, "the kill should have caught a send in flight"
     references = [
         r["params"]["Referenciausuario"] for r in sandbox.requests("EnviarSMSCERTIFICADO")
     ]
     assert len(references) == len(set(references))  # nothing posted twice
-    sent = {r["id"] for r in records if r["status"] == "sent"}
+    sent = {r.id for r in records if r.status is JobStatus.SENT}
     assert sent <= set(references)
-    assert all(r["status"] == "uncertain" for r in records if r["id"] in in_flight)
+    assert all(r.status is JobStatus.UNCERTAIN for r in records if r.id in in_flight)

@@ -26,7 +26,8 @@ def test_store_transitions_only_move_forward(store: JobStore) -> None:
     refused = store.transition("j1", JobStatus.SENT)
     assert not refused and refused.reason == "backwards"
     assert not store.transition("j1", JobStatus.DELIVERED)
-    assert store.get("j1")["status"] == "delivered"  # type: ignore[index]
+    record = store.get("j1")
+    assert record is not None and record.status is JobStatus.DELIVERED
     assert store.find_by_message_id(42) == "j1"
     assert store.find_by_reference("r1") == "j1"
 
@@ -43,8 +44,8 @@ def test_store_expect_and_guard_protect_claims(store: JobStore) -> None:
     assert store.transition("j2", JobStatus.QUEUED, expect=[JobStatus.IN_FLIGHT],
                             guard=("in_flight_token", "t1"), in_flight_token=None)  # fmt: skip
     record = store.get("j2")
-    assert record is not None and record["status"] == "queued" and record["attempts"] == 1
-    assert "in_flight_token" not in record
+    assert record is not None and record.status is JobStatus.QUEUED and record.attempts == 1
+    assert record.in_flight_token is None
 
 
 def test_store_appends_one_event_per_state_change(store: JobStore) -> None:
@@ -74,7 +75,8 @@ def test_store_recipient_updates_are_forward_only(store: JobStore) -> None:
     late = store.update_recipient("j4", "34600000001", result_code=11, status_class="delivered",
                                   at=now + timedelta(seconds=9), source="report")  # fmt: skip
     assert first.changed and second.changed and not late.changed
-    assert store.get("j4")["recipients"]["34600000001"]["result_code"] == 14  # type: ignore[index]
+    record = store.get("j4")
+    assert record is not None and record.recipients["34600000001"].result_code == 14
 
 
 def test_store_lists_jobs_by_status_and_kind(store: JobStore) -> None:
@@ -83,9 +85,9 @@ def test_store_lists_jobs_by_status_and_kind(store: JobStore) -> None:
     store.create("b", kind="report", payload={}, now=2000.0)
     store.create("c", kind="send", payload={}, now=3000.0)
     store.transition("c", JobStatus.FAILED)
-    assert [j["id"] for j in store.list_jobs(kind="send")] == ["c", "a"]
-    assert [j["id"] for j in store.list_jobs(status=JobStatus.QUEUED)] == ["b", "a"]
-    assert [j["id"] for j in store.list_jobs(kind="send", status=JobStatus.FAILED)] == ["c"]
+    assert [j.id for j in store.list_jobs(kind="send")] == ["c", "a"]
+    assert [j.id for j in store.list_jobs(status=JobStatus.QUEUED)] == ["b", "a"]
+    assert [j.id for j in store.list_jobs(kind="send", status=JobStatus.FAILED)] == ["c"]
 
 
 def test_idempotency_same_payload_returns_first_job(redis_client, settings) -> None:  # type: ignore[no-untyped-def]
@@ -184,3 +186,12 @@ def test_idempotency_takes_over_a_key_whose_job_never_came(redis_client, setting
     with pytest.raises(IdempotencyConflict):
         keys.claim("l", job_id="new5", kind="credits", payload={"x": 2},
                    job_status=store.status, now=now)  # fmt: skip
+
+
+def test_record_other_holds_only_unknown_fields(store: JobStore) -> None:
+    """A field the record has no attribute for lands in ``other``; known ones never do."""
+    store.create("j9", kind="send", payload={}, fields={"custom_note": "kept"})
+    record = store.get("j9")
+    assert record is not None
+    assert dict(record.other) == {"custom_note": "kept"}
+    assert record.to_dict()["custom_note"] == "kept" and record.to_dict()["status"] == "queued"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from mensatek.answers import FUNCTIONS, error_for_answer, error_for_status, parse_retry_after
 from mensatek.errors import (
     AuthenticationFailed,
     BadDate,
@@ -16,7 +17,6 @@ from mensatek.errors import (
     ProviderRejected,
     ProviderUnavailable,
 )
-from mensatek.mapping import FUNCTIONS, error_for_answer, error_for_status, parse_retry_after
 from mensatek.parsing import Answer
 
 ROWS: list[tuple[str, int, type[MensatekError]]] = (

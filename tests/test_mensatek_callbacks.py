@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 
-from worker.web.callback_schema import (
-    MADRID,
+from mensatek.callbacks import (
     AttachmentEvent,
     CallbackInvalid,
     InboundReply,
     StatusCallback,
     parse_callback,
 )
+from mensatek.dates import MADRID
 
 STATUS = {
     "Servicio": "SMSCERTIFICADO", "Resultado": "11", "Remitente": "TUEMPRESA",
@@ -95,3 +95,38 @@ def test_parse_rejects_naming_the_field(body: dict[str, object], field: str) -> 
     with pytest.raises(CallbackInvalid) as info:
         parse_callback(body)
     assert info.value.field == field
+
+
+def test_parse_status_date_in_the_spring_forward_gap_moves_forward() -> None:
+    """A Fecha inside the 2026 gap (02:30 does not exist in Madrid) is 03:30 CEST."""
+    parsed = parse_callback({**STATUS, "Fecha": "2026-03-29 02:30:00"})
+    assert isinstance(parsed, StatusCallback)
+    assert parsed.reported_at is not None
+    assert parsed.reported_at.astimezone(UTC) == datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+    assert parsed.reported_at.strftime("%H:%M %z") == "03:30 +0200"
+
+
+@pytest.mark.parametrize("text", ["2020-12-03 11:14:24", "2020-12-03T11:14:24", "20201203111424"])
+def test_parse_accepts_every_callback_date_spelling(text: str) -> None:
+    """The provider's callback date spellings read as the same Madrid instant."""
+    parsed = parse_callback({**EVENT, "Fecha": text})
+    assert isinstance(parsed, AttachmentEvent)
+    assert parsed.at == datetime(2020, 12, 3, 11, 14, 24, tzinfo=MADRID)
+
+
+@pytest.mark.parametrize(
+    ("raw", "certified"), [("Si", True), ("1", True), ("no", False), ("", False)]
+)
+def test_parse_reply_flag_uses_the_shared_yes_no_strings(raw: str, certified: bool) -> None:
+    """EsCert is read with the same yes/no strings as payloads and answers."""
+    parsed = parse_callback({**REPLY, "EsCert": raw})
+    assert isinstance(parsed, InboundReply)
+    assert parsed.certified is certified
+
+
+@pytest.mark.parametrize("phone", ["0034600123456", "+34600123456", " 34 600 123 456 "])
+def test_parse_phones_use_the_canonical_form(phone: str) -> None:
+    """Callback phones come out in the same canonical form as request phones."""
+    parsed = parse_callback({**STATUS, "Movil": phone})
+    assert isinstance(parsed, StatusCallback)
+    assert parsed.phone == "34600123456"

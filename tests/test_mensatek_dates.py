@@ -12,6 +12,7 @@ from mensatek.dates import (
     MADRID,
     is_ambiguous,
     is_nonexistent,
+    parse_callback_datetime,
     parse_provider_datetime,
     to_provider_datetime,
 )
@@ -76,6 +77,33 @@ def test_parse_provider_datetime_refuses_other_formats(text: str) -> None:
     """Anything but 'YYYY-MM-DD HH:MM[:SS]' with a real date is refused."""
     with pytest.raises(ValueError):
         parse_provider_datetime(text)
+
+
+CALLBACK_CASES = [
+    # (callback text, expected UTC instant): every spelling goes through the same gap/fold rule
+    ("2026-01-15 11:00:05", datetime(2026, 1, 15, 10, 0, 5, tzinfo=UTC)),
+    ("2026-01-15 11:00", datetime(2026, 1, 15, 10, 0, tzinfo=UTC)),
+    ("2026-01-15T11:00:05", datetime(2026, 1, 15, 10, 0, 5, tzinfo=UTC)),
+    ("20260115110005", datetime(2026, 1, 15, 10, 0, 5, tzinfo=UTC)),
+    ("2026-03-29 02:30:00", datetime(2026, 3, 29, 1, 30, tzinfo=UTC)),  # gap: 03:30 CEST
+    ("20260329023000", datetime(2026, 3, 29, 1, 30, tzinfo=UTC)),
+    ("2026-10-25T02:30:00", datetime(2026, 10, 25, 0, 30, tzinfo=UTC)),  # fold: first, CEST
+]
+
+
+@pytest.mark.parametrize(("text", "instant"), CALLBACK_CASES)
+def test_parse_callback_datetime_shares_the_gap_and_fold_rule(text: str, instant: datetime) -> None:
+    """Callback spellings are Madrid wall times read with the provider-date rule."""
+    parsed = parse_callback_datetime(text)
+    assert parsed.tzinfo is MADRID
+    assert parsed.astimezone(UTC) == instant
+
+
+@pytest.mark.parametrize("text", ["yesterday", "2026-02-30 10:00:00", "2026/05/01 10:00", ""])
+def test_parse_callback_datetime_refuses_non_dates(text: str) -> None:
+    """Text that is no date, or no real date, is refused."""
+    with pytest.raises(ValueError):
+        parse_callback_datetime(text)
 
 
 def test_gap_and_fold_detection() -> None:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from mensatek.dates import parse_provider_datetime
 from mensatek.errors import ProviderUnavailable
-from mensatek.parsing import Answer, parse_answer, to_bool, to_float, to_int
+from mensatek.parsing import Answer, parse_answer, to_float, to_int
 from mensatek.results import (
     CancelResult,
     FileEntry,
@@ -130,16 +130,6 @@ def test_to_float_accepts_spanish_and_plain_decimals(value: Any, expected: float
 def test_to_int_accepts_numbers_and_numeric_strings(value: Any, expected: int | None) -> None:
     """Integers arrive as numbers or strings; anything else is None."""
     assert to_int(value) == expected
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [("true", True), ("1", True), ("Si", True), (1, True), ("false", False), ("0", False),
-     ("No", False), (0, False), ("quizá", None), (None, None)],
-)  # fmt: skip
-def test_to_bool_accepts_provider_spellings(value: Any, expected: bool | None) -> None:
-    """Booleans arrive as true/false, 1/0 or Si/No, as strings or numbers."""
-    assert to_bool(value) == expected
 
 
 def test_answer_is_case_insensitive_and_aliases_resp() -> None:

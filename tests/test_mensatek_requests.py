@@ -11,6 +11,7 @@ import pytest
 
 from mensatek.dates import MADRID
 from mensatek.errors import InvalidRequest
+from mensatek.payloads import request_from_payload, send_request_from_payload
 from mensatek.requests import (
     KINDS,
     CancelRequest,
@@ -21,10 +22,8 @@ from mensatek.requests import (
     RescheduleRequest,
     SendRequest,
     UploadRequest,
-    request_from_payload,
-    request_problems,
-    send_request_from_payload,
 )
+from mensatek.validation import validate_request
 
 NOW = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 PDF = b"%PDF-1.4\n%certsms test\n"
@@ -358,8 +357,8 @@ def test_non_object_payload_is_refused() -> None:
     assert_problem(exc, "payload", "payload")
 
 
-def test_request_problems_validates_built_models() -> None:
+def test_validate_request_validates_built_models() -> None:
     """Models built in code are validated the same way as payloads."""
-    assert request_problems(EXPECTED, now=NOW) == []
-    assert request_problems(CancelRequest(0), now=NOW)[0].provider_name == "Idmensaje"
+    assert validate_request(EXPECTED, now=NOW) == []
+    assert validate_request(CancelRequest(0), now=NOW)[0].provider_name == "Idmensaje"
     assert set(KINDS) >= set(_KIND_OF.values()) | {"credits", "list_files"}

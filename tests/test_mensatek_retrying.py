@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from mensatek.answers import FUNCTIONS, IDEMPOTENT
 from mensatek.errors import (
     AuthenticationFailed,
     BadRequestData,
@@ -18,7 +19,6 @@ from mensatek.errors import (
     ProviderUnavailable,
     TransportError,
 )
-from mensatek.mapping import FUNCTIONS, IDEMPOTENT
 from mensatek.retrying import (
     RETRY_AFTER_CAP_S,
     backoff_s,

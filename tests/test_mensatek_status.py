@@ -35,7 +35,7 @@ from mensatek.status import STATUS_TABLE, StatusClass, classify, is_final, looku
 def test_classify_and_is_final_follow_the_table(
     code: int, status_class: StatusClass, final: bool
 ) -> None:
-    """Each Resultado code has the class and finality of reference §4."""
+    """Each Resultado code has the class and finality of docs/provider.md §4."""
     assert classify(code) is status_class
     assert is_final(code) is final
 

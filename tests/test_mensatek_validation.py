@@ -12,7 +12,7 @@ import pytest
 from mensatek.errors import FieldProblem
 from mensatek.macros import Macro, decode_pdf_base64, macro_problems, parse_macros
 from mensatek.requests import Recipient, SendRequest
-from mensatek.validation import normalize_phone, sender_problem, tax_id_problem, validate_send
+from mensatek.validation import sender_problem, tax_id_problem, validate_send
 
 NOW = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 PDF_B64 = base64.b64encode(b"%PDF-1.4\n%test\n").decode()
@@ -34,39 +34,6 @@ def make_send(**changes: Any) -> SendRequest:
 def fields(problems: list[FieldProblem]) -> set[tuple[str, str]]:
     """The (provider, python) names of a list of problems."""
     return {(p.provider_name, p.python_name) for p in problems}
-
-
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        ("34600000000", "34600000000"),
-        ("+34 600 000 000", "34600000000"),
-        ("0034600000000", "34600000000"),
-        (" 34 912 345 678 ", "34912345678"),
-        ("351912345678", "351912345678"),
-        ("+49 1512 3456789", "4915123456789"),
-    ],
-)
-def test_normalize_phone_accepts_international_numbers(raw: str, expected: str) -> None:
-    """Spaces, '+' and '00' are removed and a valid number comes back as digits."""
-    assert normalize_phone(raw) == expected
-
-
-@pytest.mark.parametrize(
-    ("raw", "reason"),
-    [
-        ("", "empty"),
-        ("34-600-000-000", "only digits"),
-        ("3460000", "8–15 digits"),
-        ("1234567890123456", "8–15 digits"),
-        ("34500000000", "valid Spanish"),
-        ("600123456", "country code 34"),
-    ],
-)
-def test_normalize_phone_refuses_bad_numbers(raw: str, reason: str) -> None:
-    """Bad phones raise ValueError saying why."""
-    with pytest.raises(ValueError, match=reason):
-        normalize_phone(raw)
 
 
 @pytest.mark.parametrize(

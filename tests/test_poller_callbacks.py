@@ -11,7 +11,7 @@ import redis
 from pydantic import SecretStr
 
 from config.settings import Settings
-from tests.fixtures.jobs import JOB_OVERRIDES, wait_for, wait_status
+from tests.fixtures.jobs import JOB_OVERRIDES, record_of, wait_for, wait_status
 from tests.fixtures.maintenance import MAINTENANCE_OVERRIDES, SEND_PAYLOAD, TestClock
 from tests.fixtures.sandbox import SandboxHandle
 from tests.fixtures.web import CALLBACK_PASSWORD, CALLBACK_USER, WebServer
@@ -46,12 +46,11 @@ def test_poller_finishes_jobs_whose_callbacks_were_dropped(
     """With 40 % of callbacks dropped every job still reaches evidence_stored; only silent
     jobs are polled, and only after the grace period."""
     from tasks import enqueue_send
-    from worker.broker import setup
+    from tasks.boot import setup
     from worker.web import create_app
 
     assert status_source(both_settings) == "both"
     runtime = setup(both_settings)
-    import tasks.callbacks  # noqa: F401
 
     server = serve_app(create_app(both_settings, redis_client))
     sandbox.configure(
@@ -97,7 +96,7 @@ def test_poller_finishes_jobs_whose_callbacks_were_dropped(
         assert run.polled == len(silent)
         for job_id in jobs:
             wait_status(store, job_id, "evidence_stored")
-        polled_ids = {str(r["params"]["Idmensaje"]) for r in sandbox.requests(REPORT)}
-        assert polled_ids == {str((store.get(j) or {})["idmensaje"]) for j in silent}
+        polled_ids = {int(r["params"]["Idmensaje"]) for r in sandbox.requests(REPORT)}
+        assert polled_ids == {record_of(store, j).idmensaje for j in silent}
     finally:
         worker.stop(timeout=10_000)

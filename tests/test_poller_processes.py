@@ -50,7 +50,7 @@ def test_poller_two_worker_processes_poll_each_message_once_per_step(
     sandbox_settings: Settings, sandbox: SandboxHandle, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
     """With two worker processes, consecutive polls of one message are a whole step apart."""
-    from tasks.producer import enqueue
+    from tasks import enqueue
 
     sandbox.configure(repeat_window_s=0.0)  # polls every 2 s would look like spam otherwise
     procs = [_start(sandbox_settings, tmp_path, i) for i in range(2)]

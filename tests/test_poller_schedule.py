@@ -9,10 +9,10 @@ import pytest
 import redis
 
 from config.settings import Settings
-from tests.fixtures.jobs import wait_status
+from tests.fixtures.jobs import record_of, wait_status
 from tests.fixtures.maintenance import SEND_PAYLOAD, TestClock
 from tests.fixtures.sandbox import SandboxHandle
-from worker.jobs.store import JobStore
+from worker.jobs.store import JobStatus, JobStore
 from worker.maintenance import MaintenanceRunner
 from worker.poller import ReportPoller
 
@@ -38,7 +38,7 @@ def _sent_jobs(store: JobStore, n: int) -> list[str]:
     from tasks import enqueue_send
 
     jobs = [enqueue_send(SEND_PAYLOAD) for _ in range(n)]
-    return [str(wait_status(store, job_id, "sent")["id"]) for job_id in jobs]
+    return [wait_status(store, job_id, "sent").id for job_id in jobs]
 
 
 def _polls(sandbox: SandboxHandle) -> Counter[str]:
@@ -81,10 +81,10 @@ def test_poller_requests_follow_the_schedule_until_validity_ends(
     assert len(times) == 2
     assert all(offsets == expected for offsets in times.values()), times
     for job_id in jobs:
-        record = store.get(job_id) or {}
-        assert record["status"] == "failed"
-        assert record["reason"].startswith("expired:")
-        assert record["polls"] == "6"
+        record = record_of(store, job_id)
+        assert record.status is JobStatus.FAILED
+        assert record.reason is not None and record.reason.startswith("expired:")
+        assert record.polls == 6
         assert poller.next_poll(job_id) is None
 
 
@@ -171,8 +171,8 @@ def test_poller_alone_brings_certified_sends_to_evidence_stored(
     assert run.polled == 2
     for job_id in jobs:
         record = wait_status(store, job_id, "evidence_stored")
-        assert {e["status_class"] for e in record["recipients"].values()} == {"certified"}
-        assert {e["source"] for e in record["recipients"].values()} == {"report"}
+        assert {e.status_class for e in record.recipients.values()} == {"certified"}
+        assert {e.source for e in record.recipients.values()} == {"report"}
     # one certificate download per recipient, and polling stops once final
     assert len(sandbox.requests("GetSMSCERTIFICADO")) == 4
     test_clock.advance(3600)

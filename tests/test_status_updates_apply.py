@@ -13,6 +13,7 @@ import redis
 
 from config.settings import Settings
 from mensatek.status import StatusClass
+from tests.fixtures.jobs import record_of
 from tests.fixtures.web import make_zip
 from worker.evidence import EvidenceStore
 from worker.jobs.store import JobStatus, JobStore
@@ -29,6 +30,8 @@ from worker.status_updates import (
 A, B = "34600123456", "34611222333"
 MSG = 10573758
 T0 = datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
+#: What every valid send carries besides its sender, recipients and message.
+CONTACT = {"Contacto": "TUEMPRESA S.L.", "Telcontacto": "900000000", "Cifcontacto": "B00000000"}
 
 
 class Recorder:
@@ -56,11 +59,13 @@ def make_send_job(
     job_id: str = "job-1",
     phones: tuple[str, ...] = (A,),
     status: JobStatus = JobStatus.SENT,
-    message: str = "Notificación (FILE:2:notifica.pdf)",
+    message: str = "Notificacion (FILE:2:notifica.pdf)",
     extra: Mapping[str, Any] | None = None,
 ) -> str:
-    """A send job as the send actor leaves it (``sent`` with its idMensaje, or another state)."""
+    """A send job as the send actor leaves it (``sent`` with its idMensaje, or another state);
+    its payload is a valid send (what a job records)."""
     payload = {
+        **CONTACT,
         "Remitente": "TUEMPRESA",
         "Destinatarios": [{"Movil": p} for p in phones],
         "Mensaje": message,
@@ -100,7 +105,7 @@ def test_status_walk_moves_job_forward_and_triggers_download(store: JobStore) ->
     assert recorder.calls == [
         ("certificate", {"Idmensaje": MSG, "Telefono": A}, f"certificate:{MSG}:{A}")
     ]
-    assert store.get(job)["recipients"][A]["result_code"] == 14  # type: ignore[index]
+    assert record_of(store, job).recipients[A].result_code == 14
 
 
 def test_out_of_order_and_duplicates_never_move_back(store: JobStore) -> None:
@@ -113,8 +118,8 @@ def test_out_of_order_and_duplicates_never_move_back(store: JobStore) -> None:
         assert not outcome.recipient.changed
     record = store.get(job)
     assert record is not None
-    assert record["status"] == "certified"
-    assert record["recipients"][A]["result_code"] == 14
+    assert record.status is JobStatus.CERTIFIED
+    assert record.recipients[A].result_code == 14
     assert len(recorder.calls) == 1
 
 
@@ -124,7 +129,7 @@ def test_final_status_is_never_replaced_by_another_final(store: JobStore) -> Non
     apply(store, 14)
     outcome = apply(store, 51, at=T0 + timedelta(hours=1))
     assert not outcome.recipient.changed
-    assert store.get(job)["recipients"][A]["status_class"] == "certified"  # type: ignore[index]
+    assert record_of(store, job).recipients[A].status_class == "certified"
     assert store.status(job) is JobStatus.CERTIFIED
 
 
@@ -174,8 +179,8 @@ def test_uncertain_send_is_reconciled_by_its_callback(store: JobStore) -> None:
     assert outcome.reconciled
     record = store.get(job)
     assert record is not None
-    assert record["status"] == "sent"
-    assert record["idmensaje"] == str(MSG)
+    assert record.status is JobStatus.SENT
+    assert record.idmensaje == MSG
     assert store.find_by_message_id(MSG) == job
     events = [e["event"] for e in store.events(count=50)]
     assert "job_reconciled" in events
@@ -226,6 +231,45 @@ def test_expected_phones_reads_every_payload_shape() -> None:
     assert expected_phones({"recipients": [{"phone": "+" + A}]}) == {A}
 
 
+C, D = "34622333444", "34633444555"
+
+
+@pytest.mark.parametrize(
+    ("destinatarios", "phones"),
+    [
+        (
+            [{"Movil": A}, {"movil": "+" + B}, {"Telefono": "0034" + C[2:]}, {"phone": D}],
+            {A, B, C, D},
+        ),
+        ([{"TELEFONO": A, "Nombre": "Ana"}], {A}),
+        ({"Telefono": "+34 611 222 333", "Variable_1": "x"}, {B}),
+        (f'[{{"Movil": "{A}"}}, {{"telefono": "{B}"}}, {{"Phone": "00{C}"}}]', {A, B, C}),
+        (f'{{"Telefono": "{D}"}}', {D}),
+        (f"{A}; +{B} ;00{C};", {A, B, C}),
+        (f"{A},{B}", {A, B}),
+        ([A, int(B), {"Movil": A}], {A, B}),
+        ([{"Nombre": "no phone"}, {"Movil": C}], {C}),
+        ("[not json", set()),
+    ],
+)
+def test_expected_phones_of_a_multi_recipient_job_with_mixed_spellings(
+    destinatarios: object, phones: set[str]
+) -> None:
+    """Every recipient key spelling and Destinatarios shape gives the canonical phones."""
+    assert expected_phones({"Remitente": "X", "Destinatarios": destinatarios}) == phones
+
+
+def test_job_waits_for_a_recipient_named_by_telefono(store: JobStore) -> None:
+    """A recipient given as a single ``Telefono`` object still counts as waiting."""
+    job = make_send_job(
+        store, extra={"Destinatarios": [{"Movil": A}, {"Telefono": "+34 611 222 333"}]}
+    )
+    apply(store, 14, phone=A)
+    assert store.status(job) is JobStatus.SENT  # B has no status yet
+    apply(store, 14, phone=B)
+    assert store.status(job) is JobStatus.CERTIFIED
+
+
 def test_certificate_download_completes_job_and_deletes_files(
     store: JobStore, settings: Settings, tmp_path: Path
 ) -> None:
@@ -257,7 +301,9 @@ def test_no_file_deletion_unless_asked(store: JobStore, tmp_path: Path) -> None:
     certificate_downloaded(store, message_id=MSG, phone=A, path=zip_path, enqueue=recorder)
     assert store.status(job) is JobStatus.EVIDENCE_STORED
     assert recorder.calls == []
-    assert library_files_to_delete({"Mensaje": "(FILE:2:a.pdf)", "Autoborrado": "Si"}) == ["a.pdf"]
+    asked = {**CONTACT, "Remitente": "TUEMPRESA", "Destinatarios": [{"Movil": A}],
+             "Mensaje": "(FILE:2:a.pdf)", "Autoborrado": "Si"}  # fmt: skip
+    assert library_files_to_delete(asked) == ["a.pdf"]
 
 
 def test_evidence_waits_for_every_certified_recipient(store: JobStore, tmp_path: Path) -> None:
@@ -287,6 +333,6 @@ def test_attachment_events_and_replies_are_recorded_once(store: JobStore) -> Non
     items = inbox(store, job)
     assert [item["type"] for item in items] == ["attachment_event", "reply"]
     assert items[1]["text"] == "ACEPTO"
-    assert "last_reply" in (store.get(job) or {})
+    assert "last_reply" in record_of(store, job).other
     names = [e["event"] for e in store.events(count=50)]
     assert names.count("attachment_event") == 1 and names.count("reply_received") == 1

@@ -10,7 +10,7 @@ import redis
 import structlog
 
 from config.settings import Settings
-from tests.fixtures.jobs import last_json, wait_status
+from tests.fixtures.jobs import last_json, record_of, wait_status
 from tests.fixtures.maintenance import SEND_PAYLOAD
 from tests.fixtures.sandbox import SandboxHandle
 from worker import metrics
@@ -44,9 +44,9 @@ def test_sweeper_in_flight_with_dead_worker_becomes_uncertain(
     _in_flight(store, "young", worker_id="deadhost:4242:Thread-3", age_s=10)
     moved = Sweepers(redis_client, maintenance_settings).in_flight(now=time.time())
     assert moved == ["gone"]
-    record = store.get("gone") or {}
-    assert record["status"] == "uncertain"
-    assert "deadhost:4242" in record["reason"] and "is gone" in record["reason"]
+    record = record_of(store, "gone")
+    assert record.status is JobStatus.UNCERTAIN and record.reason is not None
+    assert "deadhost:4242" in record.reason and "is gone" in record.reason
     assert store.status("alive") == JobStatus.IN_FLIGHT
     assert store.status("young") == JobStatus.IN_FLIGHT
     # the operator sees it with what is known
@@ -71,7 +71,8 @@ def _certified_without_evidence(store: JobStore, sandbox: SandboxHandle) -> tupl
     from worker.status_updates import apply_recipient_status
 
     job_id = enqueue_send({**SEND_PAYLOAD, "Destinatarios": [{"Movil": "34600000001"}]})
-    message_id = int(wait_status(store, job_id, "sent")["idmensaje"])
+    message_id = wait_status(store, job_id, "sent").idmensaje
+    assert isinstance(message_id, int)
     sandbox.tick(10)
     outcome = apply_recipient_status(
         store, message_id=message_id, reference=None, phone="34600000001", result_code=14,
@@ -139,9 +140,10 @@ def test_sweeper_stalled_queued_job_is_requeued_once(
     assert sweepers.stalled(now=time.time()) == []  # too young to tell
     now = time.time() + maintenance_settings.stalled_after_s + 1
     assert sweepers.stalled(now=now) == [lost]
-    record = store.get(lost) or {}
-    assert record["status"] == "queued" and record["reason"].startswith("stalled:")
-    assert record["requeued_by_sweeper"]
+    record = record_of(store, lost)
+    assert record.status is JobStatus.QUEUED
+    assert record.reason is not None and record.reason.startswith("stalled:")
+    assert record.other.get("requeued_by_sweeper")
     assert {lost, kept} <= sweepers.queued_job_ids()
     assert sweepers.stalled(now=now) == []
     # lost again: not re-queued a second time (an operator decides)

@@ -94,7 +94,7 @@ def test_up_sandbox_runs_a_cli_job_to_evidence_and_stops_every_child(
         return record if record.get("status") == "evidence_stored" else None
 
     record = _wait(stored, timeout_s=120, what="evidence_stored", log=log)
-    assert record["idmensaje"]
+    assert isinstance(record["idmensaje"], int) and record["idmensaje"] > 0
     certificates = list((var_dir / "certificates").rglob("*.zip"))
     assert len(certificates) == 2, certificates  # one per recipient of examples/send.json
 

@@ -26,14 +26,13 @@ def test_fifty_identical_certified_callbacks_download_the_certificate_once(
     serve_app: Callable[..., WebServer],
 ) -> None:
     """50 concurrent identical certified callbacks → 50 × 200, one trigger, one download."""
-    from worker.broker import setup
+    from tasks.boot import setup
     from worker.web import create_app, waitress_options
 
     settings = sandbox_settings.model_copy(
         update={"callback_user": CALLBACK_USER, "callback_password": SecretStr(CALLBACK_PASSWORD)}
     )
     runtime = setup(settings)
-    import tasks.callbacks  # noqa: F401
 
     server = serve_app(create_app(settings, redis_client), **waitress_options(settings))
     sent = sandbox.call("EnviarSMSCERTIFICADO", send_params(Destinatarios=[{"Movil": PHONE}]))

@@ -44,11 +44,10 @@ def test_certified_send_closes_the_loop_by_itself(
 ) -> None:
     """queued → sent → delivered → certified → evidence_stored by itself; the hashes match."""
     from tasks import enqueue
-    from worker.broker import setup
+    from tasks.boot import setup
     from worker.web import create_app
 
     runtime = setup(loop_settings)
-    import tasks.callbacks  # noqa: F401
 
     server = serve_app(create_app(loop_settings, redis_client))
     sandbox.configure(
@@ -88,13 +87,14 @@ def test_certified_send_closes_the_loop_by_itself(
         worker.stop()
     record = store.get(job_id)
     assert record is not None
-    assert record["status"] == "evidence_stored", (seen, record)
+    assert record.status is JobStatus.EVIDENCE_STORED, (seen, record)
     assert [s for s in seen if s in WANTED] == WANTED[: len([s for s in seen if s in WANTED])]
     history = [e["status"] for e in store.events(count=500)
                if e.get("job_id") == job_id and e["event"] != "recipient_status_changed"
                and e.get("status")]  # fmt: skip
     assert [s for s in WANTED if s in history] == WANTED
-    message_id = record["idmensaje"]
+    message_id = record.idmensaje
+    assert message_id is not None
     evidence = EvidenceStore(loop_settings)
     for phone in PHONES:
         path = evidence.path_for(message_id, phone)

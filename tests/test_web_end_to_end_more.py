@@ -22,7 +22,7 @@ from config.settings import Settings
 from tests.fixtures.jobs import JOB_OVERRIDES, wait_for, wait_status
 from tests.fixtures.sandbox import SandboxHandle
 from tests.fixtures.web import CALLBACK_PASSWORD, CALLBACK_USER, WebServer, queued_callbacks
-from worker.jobs.store import JobStore
+from worker.jobs.store import JobRecord, JobStatus, JobStore
 
 PHONE = "34600000001"
 AUTH = (CALLBACK_USER, CALLBACK_PASSWORD)
@@ -59,16 +59,16 @@ class Loop:
         self.worker.join()
         assert queued_callbacks(self.store.redis, self.settings) == []
 
-    def progress_to(self, job_id: str, *statuses: str, timeout_s: float = 30.0) -> dict[str, Any]:
+    def progress_to(self, job_id: str, *statuses: str, timeout_s: float = 30.0) -> JobRecord:
         """Tick the sandbox (it calls back) until the job is in one of ``statuses``."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             record = self.store.get(job_id)
             assert record is not None
-            if record["status"] in statuses:
+            if record.status in statuses:
                 return record
-            assert record["status"] not in ("failed", "dead", "cancelled"), record
-            if record["status"] in ("sent", "delivered", "certified"):
+            assert record.status not in _GIVEN_UP, record
+            if record.status in _PROGRESSING:
                 self.sandbox.tick()
                 self.drain()
             time.sleep(0.05)
@@ -76,6 +76,10 @@ class Loop:
 
     def events_of(self, job_id: str) -> list[dict[str, str]]:
         return [e for e in self.store.events(count=1000) if e.get("job_id") == job_id]
+
+
+_GIVEN_UP = (JobStatus.FAILED, JobStatus.DEAD, JobStatus.CANCELLED)
+_PROGRESSING = (JobStatus.SENT, JobStatus.DELIVERED, JobStatus.CERTIFIED)
 
 
 def _loop_settings(sandbox_settings: Settings, **extra: Any) -> Settings:
@@ -100,12 +104,11 @@ def make_loop(
     workers: list[dramatiq.Worker] = []
 
     def start(**overrides: Any) -> Loop:
-        from worker.broker import setup
+        from tasks.boot import setup
         from worker.web import create_app
 
         settings = _loop_settings(sandbox_settings, **overrides)
         runtime = setup(settings)
-        import tasks.callbacks  # noqa: F401
 
         server = serve_app(create_app(settings, redis_client))
         sandbox.configure(
@@ -151,8 +154,9 @@ def test_out_of_order_callbacks_never_move_a_job_back(
     job_id = enqueue("send", PAYLOAD, idempotency_key=f"stale-{reached}")
     wait_status(loop.store, job_id, "sent")
     before = loop.progress_to(job_id, reached)
-    assert before["recipients"][PHONE]["result_code"] == recipient_code
-    message_id = str(before["idmensaje"])
+    assert before.recipients[PHONE].result_code == recipient_code
+    assert before.idmensaje is not None
+    message_id = str(before.idmensaje)
     events_before = len(loop.events_of(job_id))
     for code in stale_codes:
         response = requests.post(
@@ -169,9 +173,9 @@ def test_out_of_order_callbacks_never_move_a_job_back(
     loop.drain()
     after = loop.store.get(job_id)
     assert after is not None
-    assert after["status"] == reached
-    assert after["recipients"][PHONE]["result_code"] == recipient_code
-    assert after["recipients"][PHONE] == before["recipients"][PHONE]
+    assert after.status is JobStatus(reached)
+    assert after.recipients[PHONE].result_code == recipient_code
+    assert after.recipients[PHONE] == before.recipients[PHONE]
     new_events = loop.events_of(job_id)[events_before:]
     moving = ("job_status_changed", "recipient_status_changed")
     moved = [e for e in new_events if e["event"] in moving]
@@ -187,23 +191,23 @@ def test_uncertain_send_is_reconciled_by_its_callback(make_loop: Callable[..., L
     loop.sandbox.configure(accept_then_timeout_rate=1.0, timeout_hold_s=2.0)
     job_id = enqueue("send", PAYLOAD, idempotency_key="uncertain-reconciled")
     record = wait_status(loop.store, job_id, "uncertain", "sent", "failed", "dead")
-    assert record["status"] == "uncertain", record
-    assert not record["idmensaje"]
+    assert record.status is JobStatus.UNCERTAIN, record
+    assert record.idmensaje is None
     loop.sandbox.configure(accept_then_timeout_rate=0.0)
     [message] = [m for m in loop.sandbox.state()["messages"] if m["reference"] == job_id]
     # the send actor does not send again on its own
     loop.worker.join()
-    assert loop.store.status(job_id).value == "uncertain"  # type: ignore[union-attr]
+    assert loop.store.status(job_id) is JobStatus.UNCERTAIN
 
     loop.sandbox.tick()  # 1002 -> 10: a status callback carrying Referencia, no idMensaje known
     loop.drain()
     reconciled = loop.store.get(job_id)
     assert reconciled is not None
-    assert reconciled["status"] in ("sent", "delivered", "certified", "evidence_stored")
-    assert str(reconciled["idmensaje"]) == str(message["id"])
+    assert reconciled.status in (*_PROGRESSING, JobStatus.EVIDENCE_STORED)
+    assert reconciled.idmensaje == message["id"]
     final = loop.progress_to(job_id, "evidence_stored")
-    assert str(final["idmensaje"]) == str(message["id"])
-    assert final["recipients"][PHONE]["result_code"] == 14
+    assert final.idmensaje == message["id"]
+    assert final.recipients[PHONE].result_code == 14
     assert len(loop.sandbox.requests("EnviarSMSCERTIFICADO")) == 1
     history = [e["event"] for e in loop.events_of(job_id)]
     assert "job_reconciled" in history
@@ -221,7 +225,8 @@ def test_attachment_event_and_reply_are_recorded_on_the_job(
     loop = make_loop()
     job_id = enqueue("send", PAYLOAD, idempotency_key="event-and-reply")
     record = wait_status(loop.store, job_id, "sent")
-    message_id = record["idmensaje"]
+    message_id = record.idmensaje
+    assert message_id is not None
     loop.sandbox.emit_event(message_id, PHONE, tipo_evento="2", valor="12345678Z")
     loop.sandbox.emit_reply(message_id, PHONE, mensaje="ACEPTO", es_cert=True)
     loop.drain()
@@ -229,14 +234,14 @@ def test_attachment_event_and_reply_are_recorded_on_the_job(
     entries = {entry["type"]: entry for entry in inbox(loop.store, job_id)}
     assert set(entries) == {"attachment_event", "reply"}
     event, reply = entries["attachment_event"], entries["reply"]
-    assert str(event["idmensaje"]) == str(message_id) and event["phone"] == PHONE
+    assert event["idmensaje"] == message_id and event["phone"] == PHONE
     assert event["event_type"] == "2" and event["value"] == "12345678Z"
-    assert str(reply["idmensaje"]) == str(message_id) and reply["phone"] == PHONE
+    assert reply["idmensaje"] == message_id and reply["phone"] == PHONE
     assert reply["text"] == "ACEPTO" and reply["certified"] is True
     after = loop.store.get(job_id)
     assert after is not None
-    assert json.loads(after["last_attachment_event"])["event_type"] == "2"
-    assert json.loads(after["last_reply"])["text"] == "ACEPTO"
-    assert after["status"] == "sent"  # neither moves the job
+    assert json.loads(after.other["last_attachment_event"])["event_type"] == "2"
+    assert json.loads(after.other["last_reply"])["text"] == "ACEPTO"
+    assert after.status is JobStatus.SENT  # neither moves the job
     kinds = [e["event"] for e in loop.events_of(job_id)]
     assert "attachment_event" in kinds and "reply_received" in kinds

@@ -21,8 +21,9 @@ from dramatiq.broker import Broker, MessageProxy
 from dramatiq.message import Message
 
 from config.settings import Settings
-from tasks.contract import QUEUES
+from worker.dramatiq_keys import dead_letters_key, dead_messages_key, queue_of_delayed
 from worker.errors import InvalidTransition, JobError, error_record
+from worker.jobs.contract import QUEUES
 from worker.jobs.store import RANK, JobStatus, JobStore, utc_now_iso
 
 DEAD_TTL_S = 7 * 86_400
@@ -73,10 +74,16 @@ def dead_letter_message(
     error = error_record(exception) if exception is not None else None
     rid = str(message.options.get("redis_message_id") or message.message_id)
     record_dead_letter(
-        client, settings, redis_message_id=rid, reason=reason,
-        queue_name=message.queue_name, job_id=job_id, message_id=message.message_id,
-        actor_name=message.actor_name, error=error,
-    )  # fmt: skip
+        client,
+        settings,
+        redis_message_id=rid,
+        reason=reason,
+        queue_name=message.queue_name,
+        job_id=job_id,
+        message_id=message.message_id,
+        actor_name=message.actor_name,
+        error=error,
+    )
     if job_id:
         store = JobStore(client, settings)
         fields: dict[str, Any] = {"reason": reason, "dead_letter_id": rid}
@@ -86,9 +93,11 @@ def dead_letter_message(
             # a send in flight may have reached the provider: its outcome is unknown, so
             # it is uncertain (settled by `certsms resolve`), never dead (and retryable)
             done = store.transition(
-                job_id, JobStatus.UNCERTAIN, expect=[JobStatus.IN_FLIGHT],
+                job_id,
+                JobStatus.UNCERTAIN,
+                expect=[JobStatus.IN_FLIGHT],
                 **{**fields, "reason": f"{reason} (while in_flight: outcome unknown)"},
-            )  # fmt: skip
+            )
             if done or done.reason == "missing":
                 return
             done = store.transition(job_id, JobStatus.DEAD, expect=_DEAD_FROM, **fields)
@@ -150,10 +159,10 @@ class DeadLetters:
         self.queues = queues + extra
 
     def _xq(self, queue: str) -> str:
-        return f"{self.namespace}:{queue}.XQ"
+        return dead_letters_key(self.namespace, queue)
 
     def _load(self, queue: str, rid: str, at: float) -> DeadLetter:
-        raw = self.client.hget(self._xq(queue) + ".msgs", rid)
+        raw = self.client.hget(dead_messages_key(self.namespace, queue), rid)
         message: dict[str, Any] | None = None
         if raw is not None:
             try:
@@ -185,7 +194,7 @@ class DeadLetters:
     def _remove(self, letter: DeadLetter) -> None:
         pipe = self.client.pipeline()
         pipe.zrem(self._xq(letter.queue), letter.id)
-        pipe.hdel(self._xq(letter.queue) + ".msgs", letter.id)
+        pipe.hdel(dead_messages_key(self.namespace, letter.queue), letter.id)
         pipe.delete(_record_key(self.settings, letter.id))
         pipe.execute()
 
@@ -208,7 +217,7 @@ class DeadLetters:
             and not str(k).startswith("certsms_")
         }
         message: Message[Any] = Message(
-            queue_name=str(data["queue_name"]).removesuffix(".DQ"),
+            queue_name=queue_of_delayed(str(data["queue_name"])),
             actor_name=str(data["actor_name"]),
             args=tuple(data.get("args") or ()),
             kwargs=dict(data.get("kwargs") or {}),
@@ -218,11 +227,11 @@ class DeadLetters:
         store = JobStore(self.client, self.settings)
         record = store.get(job_id) if isinstance(job_id, str) else None
         if isinstance(job_id, str) and record is not None:
-            current = JobStatus(record["status"])
+            current = record.status
             allowed = {JobStatus.DEAD, JobStatus.FAILED, JobStatus.QUEUED, JobStatus.RUNNING}
-            if record.get("kind") == "send" and int(record.get("attempts") or 0) > 0:
+            if record.kind == "send" and int(record.attempts or 0) > 0:
                 # it was posted before: only a definite not-sent outcome may be posted again
-                allowed = set() if record.get("idmensaje") else allowed - {JobStatus.RUNNING}
+                allowed = set() if record.idmensaje else allowed - {JobStatus.RUNNING}
             if current not in allowed:
                 raise InvalidTransition(
                     f"job {job_id} is {current}; only dead or failed jobs that did not reach "
@@ -230,9 +239,12 @@ class DeadLetters:
                     "known with `certsms resolve`)"
                 )
             moved = store.transition(
-                job_id, JobStatus.QUEUED, expect=list(allowed), reason="operator retry",
+                job_id,
+                JobStatus.QUEUED,
+                expect=list(allowed),
+                reason="operator retry",
                 event="job_retried",
-            )  # fmt: skip
+            )
             if not moved:
                 raise InvalidTransition(f"job {job_id} changed to {moved.previous}; try again")
         self.broker.enqueue(message)

@@ -10,8 +10,9 @@ Layout under ``CERTSMS_CERT_DIR`` (default ``./var/certificates``)::
             <phone>.conflict-<sha8>.zip   a later download that differed (kept, never swapped in)
 
 A file is written to a temporary name in its final directory, fsynced, checked as a
-ZIP and against the expected sha256, then renamed over nothing: an existing verified
-file is never overwritten by a different one. Re-storing identical bytes is a no-op.
+ZIP and against the expected sha256, then renamed over nothing
+(:func:`mensatek.files.atomic_write`): an existing verified file is never
+overwritten by a different one. Re-storing identical bytes is a no-op.
 Each stored file appends ``{"path", "sha256", "size_bytes", "members", "stored_at",
 "job_id", "message_id", "phone", "kind"}`` to the manifest; :meth:`EvidenceStore.verify`
 re-hashes every file of a job and compares it with the manifest.
@@ -25,8 +26,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
-import tempfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -38,13 +37,14 @@ import structlog
 
 from config.errors import CertsmsError
 from config.settings import Settings
+from mensatek.files import atomic_write
+from mensatek.phones import canonical_phone, is_plausible_phone
 from worker import metrics
 
 log = structlog.get_logger(__name__)
 
 MANIFEST_NAME = "manifest.jsonl"
 _LOCK_NAME = ".manifest.lock"
-_PHONE_RE = re.compile(r"^[0-9]{4,20}$")
 _MESSAGE_ID_RE = re.compile(r"^[0-9]{1,20}$")
 _CHUNK_BYTES = 1024 * 1024
 
@@ -124,14 +124,6 @@ def _zip_facts(path: Path) -> _ZipFacts:
     return _ZipFacts(sha256=sha256, size_bytes=size, members=members)
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class EvidenceStore:
     """Certificates on local disk under ``settings.cert_dir`` (see the module docstring)."""
 
@@ -148,10 +140,10 @@ class EvidenceStore:
     @staticmethod
     def _names(message_id: int | str, phone: str) -> tuple[str, str]:
         message = str(message_id).strip()
-        number = str(phone).strip().lstrip("+")
+        number = canonical_phone(str(phone))
         if not _MESSAGE_ID_RE.match(message):
             raise EvidenceError(f"message id {message_id!r} is not a number")
-        if not _PHONE_RE.match(number):
+        if not is_plausible_phone(number):
             raise EvidenceError("phone must be 4-20 digits")
         return message, number
 
@@ -201,9 +193,15 @@ class EvidenceStore:
                     )
                     metrics.CERTIFICATES_STORED.labels(outcome="identical").inc()
                     return StoredEvidence(
-                        "identical", target, facts.sha256, facts.size_bytes, facts.members,
-                        message, number, job_id,
-                    )  # fmt: skip
+                        "identical",
+                        target,
+                        facts.sha256,
+                        facts.size_bytes,
+                        facts.members,
+                        message,
+                        number,
+                        job_id,
+                    )
                 if existing is not None:
                     outcome = "conflict"
                     conflict = target.with_name(f"{number}.conflict-{facts.sha256[:8]}.zip")
@@ -219,9 +217,15 @@ class EvidenceStore:
                     if target.exists():  # the same differing file came twice
                         metrics.CERTIFICATES_STORED.labels(outcome="conflict").inc()
                         return StoredEvidence(
-                            "conflict", target, facts.sha256, facts.size_bytes, facts.members,
-                            message, number, job_id,
-                        )  # fmt: skip
+                            "conflict",
+                            target,
+                            facts.sha256,
+                            facts.size_bytes,
+                            facts.members,
+                            message,
+                            number,
+                            job_id,
+                        )
             self._write_atomically(Path(source), target, facts)
             entry = {
                 "path": str(target.relative_to(self.root)),
@@ -262,22 +266,13 @@ class EvidenceStore:
 
     @staticmethod
     def _write_atomically(source: Path, target: Path, facts: _ZipFacts) -> None:
-        fd, temp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".zip", dir=target.parent)
-        temp = Path(temp_name)
-        try:
-            with os.fdopen(fd, "wb") as out, source.open("rb") as src:
-                shutil.copyfileobj(src, out, _CHUNK_BYTES)
-                out.flush()
-                os.fsync(out.fileno())
-            copied = _zip_facts(temp)
-            if copied.sha256 != facts.sha256:
+        def same_as_source(copy: Path) -> None:
+            if _zip_facts(copy).sha256 != facts.sha256:
                 raise EvidenceError("the copy's sha256 differs from the source's")
-            os.chmod(temp, 0o444)
-            os.replace(temp, target)
-            _fsync_dir(target.parent)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
+
+        with source.open("rb") as src:
+            chunks = iter(lambda: src.read(_CHUNK_BYTES), b"")
+            atomic_write(target, chunks, check=same_as_source, mode=0o444)
 
     def _append_manifest(self, entry: dict[str, Any]) -> None:
         line = json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n"

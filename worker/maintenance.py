@@ -27,6 +27,7 @@ from dramatiq.broker import Broker
 from dramatiq.middleware import Middleware
 
 from config.settings import Settings
+from worker.jobs.producer import Producer
 from worker.poller import PollRun, ReportPoller
 from worker.sweepers import Sweepers, SweepRun, beat
 
@@ -97,7 +98,10 @@ class MaintenanceRunner:
         holder: str | None = None,
         poller: ReportPoller | None = None,
         sweepers: Sweepers | None = None,
+        producer: Producer | None = None,
     ) -> None:
+        """``producer`` queues the follow-up jobs of polls and sweeps (default: one on
+        dramatiq's broker)."""
         self.client = client
         self.settings = settings
         self.clock = clock
@@ -108,8 +112,12 @@ class MaintenanceRunner:
             ttl_ms=int(lease_ttl_s(settings) * 1000),
             holder=self.holder,
         )
-        self.poller = poller or ReportPoller(client, settings, clock=clock)
-        self.sweepers = sweepers or Sweepers(client, settings, clock=clock)
+        enqueue = producer.enqueue_follow_up if producer else None
+        requeue = producer.requeue if producer else None
+        self.poller = poller or ReportPoller(client, settings, clock=clock, enqueue=enqueue)
+        self.sweepers = sweepers or Sweepers(
+            client, settings, clock=clock, enqueue=enqueue, requeue=requeue
+        )
 
     def run_once(self) -> tuple[PollRun, SweepRun] | None:
         """One cycle: beat, then (as leader only) poll and sweep; None when not leading."""
@@ -143,7 +151,8 @@ class MaintenanceMiddleware(Middleware):
         if settings.maintenance_interval_s <= 0:
             return
         client = cast(redis.Redis, broker.client)  # type: ignore[attr-defined]
-        runner = self.runner = MaintenanceRunner(client, settings)
+        producer = Producer(client, settings, broker=broker)
+        runner = self.runner = MaintenanceRunner(client, settings, producer=producer)
         interval_s = float(settings.maintenance_interval_s)
         self._stop.clear()
 

@@ -5,7 +5,7 @@ For every message it:
 - counts how often this exact enqueued copy (``redis_message_id``) started; a copy
   that started before and was never acknowledged is a redelivery (its worker died).
   More than ``max_redeliveries`` → dead-lettered as poison;
-- checks certsms messages against the contract (:mod:`tasks.contract`); a broken
+- checks certsms messages against the contract (:mod:`worker.jobs.contract`); a broken
   one is dead-lettered with the reason, never retried;
 - binds ``job_id``, ``message_id``, ``actor``, ``kind``, ``attempt`` to structlog's
   contextvars for every log line of the job, and clears them after;
@@ -29,8 +29,10 @@ from dramatiq.broker import Broker, MessageProxy
 from dramatiq.middleware import Middleware, SkipMessage
 
 from config.settings import Settings
-from tasks.contract import KIND_OF_ACTOR, parse_kwargs
+from worker import metrics
+from worker.deadletter import dead_letter_message
 from worker.errors import MalformedMessage
+from worker.jobs.contract import KIND_OF_ACTOR, parse_kwargs
 
 log = structlog.get_logger(__name__)
 
@@ -176,12 +178,7 @@ class JobMiddleware(Middleware):
             fields["function"] = self.settings.function_path(kind)
         level = "warning" if outcome in ("failed", "dead", "uncertain") else "info"
         getattr(log, level)(f"job_{outcome}", duration_ms=duration_ms, **fields)
-        try:
-            from worker import metrics
-
-            metrics.JOBS.labels(kind=kind or message.actor_name, outcome=outcome).inc()
-        except Exception:  # pragma: no cover - metrics must never break a job
-            pass
+        metrics.JOBS.labels(kind=kind or message.actor_name, outcome=outcome).inc()
 
     def _clear(self) -> None:
         structlog.contextvars.unbind_contextvars(*_CONTEXT_KEYS)
@@ -189,8 +186,6 @@ class JobMiddleware(Middleware):
 
     # --- dead letters ---------------------------------------------------------------------
     def before_nack(self, broker: Broker, message: MessageProxy) -> None:
-        from worker.deadletter import dead_letter_message
-
         exception = getattr(message, "_exception", None)
         reason = message.options.get("certsms_dead_reason")
         if reason is None and exception is not None:

@@ -36,19 +36,23 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, cast
 
+import dramatiq
 import redis
 import structlog
 
 from config.settings import Settings
+from mensatek.client import MensatekClient
 from mensatek.errors import MensatekError, ProviderRejected
+from mensatek.payloads import stored_send_request
 from mensatek.requests import ReportRequest
 from worker import metrics
 from worker.guard import Budget, GuardDelay, ProviderGuard, RepeatedRejection
 from worker.guard.codecs import REPORT_CODEC, report_cache_key
-from worker.jobs.store import JobStatus, JobStore, utc_now_iso
+from worker.jobs.producer import Producer
+from worker.jobs.store import JobRecord, JobStatus, JobStore, utc_now_iso
+from worker.status_updates import Enqueue, apply_recipient_status
 
 log = structlog.get_logger(__name__)
 
@@ -77,48 +81,25 @@ def polling_active(settings: Settings) -> bool:
     return settings.poller_enabled and status_source(settings) != "callbacks"
 
 
-def _lower(payload: Mapping[str, Any] | None) -> dict[str, Any]:
-    return {str(k).lower(): v for k, v in (payload or {}).items()}
-
-
-def _int(value: object) -> int:
-    try:
-        return int(str(value).strip()) if value not in (None, "") else 0
-    except ValueError:
-        return 0
-
-
 def validity_s(payload: Mapping[str, Any] | None, settings: Settings) -> int:
     """How long the provider keeps trying a send: Vpd/Vph/Vpm (+ Aceptacion days)."""
-    keys = _lower(payload)
-    days = _int(keys.get("vpd", keys.get("validity_days")))
-    hours = _int(keys.get("vph", keys.get("validity_hours")))
-    minutes = _int(keys.get("vpm", keys.get("validity_minutes")))
+    request = stored_send_request(payload)
+    days = (request.validity_days or 0) if request else 0
+    hours = (request.validity_hours or 0) if request else 0
+    minutes = (request.validity_minutes or 0) if request else 0
     period = days * 86_400 + hours * 3600 + minutes * 60
     if period <= 0:
         period = settings.poller_default_validity_s
-    acceptance = _int(keys.get("aceptacion", keys.get("acceptance_days"))) * 86_400
+    acceptance = ((request.acceptance_days or 0) if request else 0) * 86_400
     return period + acceptance
 
 
 def scheduled_ts(payload: Mapping[str, Any] | None) -> float | None:
     """The send's ``Fecha`` as epoch seconds, when it has one."""
-    keys = _lower(payload)
-    raw = keys.get("fecha", keys.get("scheduled_at"))
-    if not raw:
+    request = stored_send_request(payload)
+    if request is None or request.scheduled_at is None:
         return None
-    try:
-        moment = datetime.fromisoformat(str(raw))
-        if moment.tzinfo is None:
-            raise ValueError
-    except ValueError:
-        try:
-            from mensatek.dates import parse_provider_datetime
-
-            moment = parse_provider_datetime(str(raw))
-        except ValueError:
-            return None
-    return moment.timestamp()
+    return request.scheduled_at.timestamp()
 
 
 @dataclass
@@ -144,13 +125,17 @@ class ReportPoller:
         clock: Callable[[], float] = time.time,
         guard: ProviderGuard | None = None,
         client: Any = None,
+        enqueue: Enqueue | None = None,
     ) -> None:
+        """``enqueue`` queues the certificate downloads the report's statuses call for
+        (default: a :class:`~worker.jobs.producer.Producer` on dramatiq's broker)."""
         self.redis = redis_client
         self.settings = settings
         self.clock = clock
         self.store = JobStore(redis_client, settings)
         self._guard = guard
         self._client = client
+        self._enqueue = enqueue
         self.due_key = settings.key("poller", "due")
         self.meta_key = settings.key("poller", "meta")
         self.cursor_key = settings.key("poller", "cursor")
@@ -164,10 +149,15 @@ class ReportPoller:
         return self._guard
 
     @property
+    def enqueue(self) -> Enqueue:
+        if self._enqueue is None:
+            producer = Producer(self.redis, self.settings, broker=dramatiq.get_broker())
+            self._enqueue = producer.enqueue_follow_up
+        return self._enqueue
+
+    @property
     def client(self) -> Any:
         if self._client is None:
-            from mensatek.client import MensatekClient
-
             self._client = MensatekClient(self.settings)
         return self._client
 
@@ -186,12 +176,12 @@ class ReportPoller:
         """Start polling a send job (no-op when already tracked); True when added."""
         now = self.clock() if now is None else now
         record = self.store.get(job_id)
-        if record is None or not record.get("idmensaje"):
+        if record is None or not record.idmensaje:
             return False
         payload = self.store.payload(job_id)
         since = max(now, scheduled_ts(payload) or 0.0)
         meta = {
-            "message_id": int(record["idmensaje"]),
+            "message_id": int(record.idmensaje),
             "step": 0,
             "since": since,
             "horizon": since + validity_s(payload, self.settings) + self.settings.poller_margin_s,
@@ -218,15 +208,11 @@ class ReportPoller:
         now = self.clock() if now is None else now
         added = 0
         for status in sorted(POLLABLE):
-            index = self.settings.key("jobs", "status", str(status))
             raw = self.redis.hget(self.cursor_key, str(status))
             low = float(cast(bytes, raw)) if raw else 0.0
-            rows = cast(
-                list[tuple[bytes, float]],
-                self.redis.zrangebyscore(index, low, "+inf", withscores=True, start=0, num=5000),
-            )
-            for member, score in rows:
-                if self.track(member.decode(), now=now):
+            rows = self.store.entered_status(status, since=low, limit=5000)
+            for job_id, score in rows:
+                if self.track(job_id, now=now):
                     added += 1
                 low = max(low, score)
             if rows:
@@ -271,7 +257,7 @@ class ReportPoller:
     def _handle(self, job_id: str, now: float, run: PollRun) -> None:
         record = self.store.get(job_id)
         meta = self._meta(job_id)
-        if record is None or meta is None or JobStatus(record["status"]) not in POLLABLE:
+        if record is None or meta is None or record.status not in POLLABLE:
             self.forget(job_id)
             run.forgotten += 1
             return
@@ -280,7 +266,7 @@ class ReportPoller:
             run.expired += 1
             return
         if status_source(self.settings) == "both":
-            heard = max(float(record.get("last_callback_ts") or 0), float(meta["since"]))
+            heard = max(record.last_callback_ts or 0.0, float(meta["since"]))
             quiet_until = heard + self.settings.poller_callback_grace_s
             if now < quiet_until:
                 # callbacks are arriving: wait until this message has been silent long enough
@@ -302,8 +288,6 @@ class ReportPoller:
 
     def _poll(self, job_id: str, message_id: int) -> None:
         """One report request through the guard; its answer applied like callbacks."""
-        from worker.status_updates import apply_recipient_status
-
         request = ReportRequest(message_id=message_id)
         try:
             result = self.guard.call(
@@ -340,21 +324,20 @@ class ReportPoller:
                 result_code=entry.result_code,
                 at=entry.reported_at,
                 source="report",
+                enqueue=self.enqueue,
             )
-        self.redis.hincrby(self.store.job_key(job_id), "polls", 1)
+        self.store.increment(job_id, "polls")
         self.store.set_fields(job_id, last_poll_at=utc_now_iso())
         metrics.REPORT_POLLS.labels(outcome="ok").inc()
         log.info(
             "report_polled", job_id=job_id, message_id=message_id, recipients=len(result.recipients)
         )
 
-    def _expire(
-        self, job_id: str, record: dict[str, Any], meta: dict[str, Any], now: float
-    ) -> None:
+    def _expire(self, job_id: str, record: JobRecord, meta: dict[str, Any], now: float) -> None:
         """Validity period and margin are over and the provider never gave a final status."""
         reason = (
             f"expired: no final status from the provider by the end of the validity period "
-            f"plus margin (last status {record['status']}); polling stopped"
+            f"plus margin (last status {record.status}); polling stopped"
         )
         moved = self.store.transition(
             job_id, JobStatus.FAILED, reason=reason, source="poller", status_unknown=1
@@ -365,6 +348,6 @@ class ReportPoller:
             "status_polling_expired",
             job_id=job_id,
             message_id=meta.get("message_id"),
-            last_status=record["status"],
+            last_status=record.status,
             moved=bool(moved),
         )

@@ -31,6 +31,7 @@ from dramatiq.broker import Broker
 from dramatiq.middleware import Middleware
 
 from config.settings import Settings
+from worker.dramatiq_keys import acks_prefix, heartbeats_key, queue_key
 
 log = structlog.get_logger(__name__)
 
@@ -65,7 +66,7 @@ class Sweeper:
         self.client = client
         self.namespace = namespace
         self.heartbeat_timeout_ms = heartbeat_timeout_ms
-        self.heartbeats = f"{namespace}:__heartbeats__"
+        self.heartbeats = heartbeats_key(namespace)
         self._requeue = client.register_script(_REQUEUE_LUA)
         self._forget = client.register_script(_FORGET_LUA)
 
@@ -82,7 +83,7 @@ class Sweeper:
         moved_total = 0
         for raw in dead:
             worker = raw.decode()
-            prefix = f"{self.namespace}:__acks__.{worker}."
+            prefix = acks_prefix(self.namespace, worker)
             for key in self.client.scan_iter(match=prefix + "*", count=1000):
                 acks = key.decode() if isinstance(key, bytes) else str(key)
                 queue = acks[len(prefix) :]
@@ -91,7 +92,7 @@ class Sweeper:
                         Any,
                         self._requeue(
                             keys=[self.heartbeats, acks],
-                            args=[worker, threshold, f"{self.namespace}:{queue}"],
+                            args=[worker, threshold, queue_key(self.namespace, queue)],
                         ),
                     )
                 )

@@ -29,22 +29,24 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
+import dramatiq
 import redis
 import structlog
-from dramatiq.common import dq_name
 
 from config.settings import Settings
-from tasks.contract import QUEUE_OF, QUEUES
 from worker import metrics
+from worker.dramatiq_keys import broker_namespace, delayed_queue, messages_key
+from worker.evidence import EvidenceStore
+from worker.jobs.contract import QUEUE_OF, QUEUES
+from worker.jobs.producer import Producer
 from worker.jobs.store import JobStatus, JobStore
+from worker.status_updates import Enqueue, certificate_trigger_key, complete_evidence
 
 log = structlog.get_logger(__name__)
-
-Enqueue = Callable[[str, Mapping[str, Any], str | None], str]
 
 _SCAN_LIMIT = 500
 
@@ -76,12 +78,6 @@ class SweepRun:
     requeued: list[str]
 
 
-def _default_enqueue(kind: str, payload: Mapping[str, Any], key: str | None) -> str:
-    from tasks import enqueue
-
-    return str(enqueue(kind, payload, idempotency_key=key))
-
-
 class Sweepers:
     """See the module docstring. ``clock`` gives epoch seconds (tests pass their own)."""
 
@@ -98,8 +94,26 @@ class Sweepers:
         self.settings = settings
         self.clock = clock
         self.store = JobStore(redis_client, settings)
-        self._enqueue = enqueue or _default_enqueue
+        self._enqueue = enqueue
         self._requeue = requeue
+
+    def _producer(self) -> Producer:
+        """The default for ``enqueue``/``requeue``: a producer on dramatiq's broker."""
+        return Producer(self.redis, self.settings, broker=dramatiq.get_broker(), store=self.store)
+
+    @property
+    def enqueue(self) -> Enqueue:
+        """How follow-up jobs (certificate downloads) are queued."""
+        if self._enqueue is None:
+            self._enqueue = self._producer().enqueue_follow_up
+        return self._enqueue
+
+    @property
+    def requeue(self) -> Callable[[str], str]:
+        """How a stalled job gets a fresh message."""
+        if self._requeue is None:
+            self._requeue = self._producer().requeue
+        return self._requeue
 
     def run_once(self, *, now: float | None = None) -> SweepRun:
         """Every sweeper once."""
@@ -114,11 +128,8 @@ class Sweepers:
         )
 
     def _older(self, status: JobStatus, before: float) -> list[str]:
-        index = self.settings.key("jobs", "status", str(status))
-        raw = cast(
-            list[bytes], self.redis.zrangebyscore(index, "-inf", before, start=0, num=_SCAN_LIMIT)
-        )
-        return [r.decode() for r in raw]
+        rows = self.store.entered_status(status, until=before, limit=_SCAN_LIMIT)
+        return [job_id for job_id, _ in rows]
 
     # --- in_flight → uncertain -------------------------------------------------------------
     def worker_alive(self, worker_id: str, *, now: float) -> bool:
@@ -131,14 +142,11 @@ class Sweepers:
         moved: list[str] = []
         timeout = self.settings.in_flight_timeout_s
         for job_id in self._older(JobStatus.IN_FLIGHT, now - timeout):
-            raw = cast(
-                list[bytes | None],
-                self.redis.hmget(
-                    self.store.job_key(job_id), "in_flight_ts", "worker_id", "in_flight_token"
-                ),
-            )
-            ts, worker, token = (v.decode() if v else "" for v in raw)
-            age_s = now - float(ts or 0)
+            record = self.store.get(job_id)
+            if record is None:
+                continue
+            worker, token = record.worker_id or "", record.in_flight_token or ""
+            age_s = now - (record.in_flight_ts or 0.0)
             if age_s < timeout or (worker and self.worker_alive(worker, now=now)):
                 continue
             reason = (
@@ -162,35 +170,26 @@ class Sweepers:
     # --- certified without evidence --------------------------------------------------------
     def evidence(self, *, now: float, overdue: list[str] | None = None) -> list[str]:
         """Re-enqueue missing certificate downloads; ids of jobs that got one."""
-        from worker.evidence import EvidenceStore
-        from worker.status_updates import complete_evidence
-
         evidence = EvidenceStore(self.settings)
         requeued: list[str] = []
-        index = self.settings.key("jobs", "status", str(JobStatus.CERTIFIED))
-        rows = cast(
-            list[tuple[bytes, float]],
-            self.redis.zrangebyscore(
-                index, "-inf", now - self.settings.evidence_retry_s, withscores=True,
-                start=0, num=_SCAN_LIMIT,
-            ),
-        )  # fmt: skip
-        for raw, certified_at in rows:
-            job_id = raw.decode()
+        rows = self.store.entered_status(
+            JobStatus.CERTIFIED, until=now - self.settings.evidence_retry_s, limit=_SCAN_LIMIT
+        )
+        for job_id, certified_at in rows:
             record = self.store.get(job_id)
-            if record is None or record.get("status") != JobStatus.CERTIFIED.value:
+            if record is None or record.status != JobStatus.CERTIFIED:
                 continue
-            if record.get("evidence_overdue_at"):
+            if record.evidence_overdue_at:
                 continue
-            message_id = record.get("idmensaje")
+            message_id = record.idmensaje
             if not message_id:
                 continue
-            if complete_evidence(self.store, job_id, evidence=evidence):
+            if complete_evidence(self.store, job_id, evidence=evidence, enqueue=self.enqueue):
                 continue  # everything was there after all
             missing = [
                 phone
-                for phone, entry in (record.get("recipients") or {}).items()
-                if entry.get("status_class") == "certified" and not evidence.has(message_id, phone)
+                for phone, entry in record.recipients.items()
+                if entry.status_class == "certified" and not evidence.has(message_id, phone)
             ]
             if not missing:
                 continue
@@ -205,8 +204,6 @@ class Sweepers:
         return requeued
 
     def _retry_download(self, job_id: str, message_id: Any, phone: str, now: float) -> bool:
-        from worker.status_updates import certificate_trigger_key
-
         trigger = certificate_trigger_key(self.store, message_id, phone)
         current = self.redis.get(trigger)
         cert_job = cast(bytes, current).decode() if current else None
@@ -216,8 +213,8 @@ class Sweepers:
         marker = self.settings.key("evidence-retry", str(message_id), phone)
         if not self.redis.set(marker, repr(now), nx=True, ex=self.settings.evidence_retry_s):
             return False
-        attempt = int(self.redis.hincrby(self.store.job_key(job_id), "evidence_retries", 1))
-        new_job = self._enqueue(
+        attempt = self.store.increment(job_id, "evidence_retries")
+        new_job = self.enqueue(
             "certificate",
             {"Idmensaje": int(message_id), "Telefono": phone},
             f"certificate:{message_id}:{phone}:retry-{attempt}",
@@ -228,25 +225,35 @@ class Sweepers:
             ex=max(self.settings.job_retention_s, self.settings.evidence_give_up_s),
         )
         self.store.append_event(
-            job_id, "certificate_download_requeued", idmensaje=message_id, phone=phone,
-            certificate_job_id=new_job, previous_job_id=cert_job, previous_status=status,
-        )  # fmt: skip
+            job_id,
+            "certificate_download_requeued",
+            idmensaje=message_id,
+            phone=phone,
+            certificate_job_id=new_job,
+            previous_job_id=cert_job,
+            previous_status=status,
+        )
         log.warning(
-            "certificate_download_requeued", job_id=job_id, message_id=message_id, phone=phone,
-            certificate_job_id=new_job, previous_status=str(status) if status else None,
-        )  # fmt: skip
+            "certificate_download_requeued",
+            job_id=job_id,
+            message_id=message_id,
+            phone=phone,
+            certificate_job_id=new_job,
+            previous_status=str(status) if status else None,
+        )
         return True
 
     def _overdue(self, job_id: str, message_id: Any, missing: list[str], age_s: float) -> None:
-        if not self.redis.hsetnx(
-            self.store.job_key(job_id), "evidence_overdue_at", repr(self.clock())
-        ):
+        if not self.store.set_field_once(job_id, "evidence_overdue_at", repr(self.clock())):
             return
         metrics.EVIDENCE_OVERDUE.inc()
         self.store.append_event(
-            job_id, "evidence_overdue", idmensaje=message_id, phone=",".join(missing),
+            job_id,
+            "evidence_overdue",
+            idmensaje=message_id,
+            phone=",".join(missing),
             reason=f"no certificate after {int(age_s)} s",
-        )  # fmt: skip
+        )
         log.error(
             "evidence_overdue",
             job_id=job_id,
@@ -260,11 +267,11 @@ class Sweepers:
     # --- queued/running with no message ----------------------------------------------------
     def queued_job_ids(self) -> set[str]:
         """Job ids of every certsms message in a queue, delay queue or being worked on."""
-        namespace = self.settings.key("dramatiq")
+        namespace = broker_namespace(self.settings)
         found: set[str] = set()
         for queue in QUEUES:
-            for name in (queue, dq_name(queue)):
-                for _, data in self.redis.hscan_iter(f"{namespace}:{name}.msgs", count=1000):
+            for name in (queue, delayed_queue(queue)):
+                for _, data in self.redis.hscan_iter(messages_key(namespace, name), count=1000):
                     try:
                         kwargs = json.loads(data).get("kwargs") or {}
                     except (ValueError, AttributeError):
@@ -289,13 +296,13 @@ class Sweepers:
             if job_id in present:
                 continue
             record = self.store.get(job_id)
-            if record is None or record.get("kind") not in QUEUE_OF:
+            if record is None or record.kind not in QUEUE_OF:
                 continue
-            held = record.get("held_until_ts")
-            if held and float(held) + self.settings.stalled_after_s > now:
+            held = record.held_until_ts
+            if held and held + self.settings.stalled_after_s > now:
                 continue
-            if record.get("requeued_by_sweeper"):
-                if self.redis.hsetnx(self.store.job_key(job_id), "stalled_logged", "1"):
+            if record.other.get("requeued_by_sweeper"):
+                if self.store.set_field_once(job_id, "stalled_logged", 1):
                     log.error(
                         "job_stalled",
                         job_id=job_id,
@@ -308,9 +315,15 @@ class Sweepers:
                 "in its queue (lost, e.g. Redis restored from an old snapshot): re-queued once"
             )
             if not self.store.transition(
-                job_id, JobStatus.QUEUED, expect=[status], event="job_requeued",
-                reason=reason, requeued_by_sweeper=repr(now), source="sweeper", now=now,
-            ):  # fmt: skip
+                job_id,
+                JobStatus.QUEUED,
+                expect=[status],
+                event="job_requeued",
+                reason=reason,
+                requeued_by_sweeper=repr(now),
+                source="sweeper",
+                now=now,
+            ):
                 continue
             self._send(job_id)
             requeued.append(job_id)
@@ -318,8 +331,4 @@ class Sweepers:
         return requeued
 
     def _send(self, job_id: str) -> str:
-        if self._requeue is not None:
-            return self._requeue(job_id)
-        from tasks.producer import send_message_for
-
-        return send_message_for(job_id, settings=self.settings)
+        return self.requeue(job_id)

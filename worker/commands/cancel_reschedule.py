@@ -12,7 +12,7 @@ import argparse
 import sys
 from typing import Any
 
-from worker.cli import EXIT_BAD_INPUT, EXIT_OK, BadInput, print_json
+from worker.commands.common import EXIT_BAD_INPUT, EXIT_OK, BadInput, print_json
 
 
 def _payload(store: Any, target: str, *, job: bool, message: bool) -> dict[str, Any]:
@@ -26,11 +26,11 @@ def _payload(store: Any, target: str, *, job: bool, message: bool) -> dict[str, 
 def _run(kind: str, args: argparse.Namespace) -> int:
     from mensatek.errors import InvalidRequest
     from tasks.producer import enqueue, job_status
-    from worker.broker import setup
     from worker.commands.jobs import _settings
     from worker.jobs.store import JobStore
+    from worker.runtime import setup
 
-    rt = setup(_settings(), import_actors=False)
+    rt = setup(_settings())
     store = JobStore(rt.redis, rt.settings)
     payload = _payload(store, args.target, job=args.job, message=args.message)
     if kind == "reschedule":
@@ -46,12 +46,13 @@ def _run(kind: str, args: argparse.Namespace) -> int:
             for problem in exc.problems:
                 print(f"certsms: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    record = job_status(job_id, settings=rt.settings) or {}
-    raw_result = record.get("result")
+    record = job_status(job_id, settings=rt.settings)
+    raw_result = record.result if record else None
     result: dict[str, Any] = raw_result if isinstance(raw_result, dict) else {}
+    status = record.status.value if record else None
     document = {
         "job_id": job_id,
-        "status": record.get("status"),
+        "status": status,
         "local": bool(result.get("local")),
         "target": payload,
     }
@@ -59,7 +60,7 @@ def _run(kind: str, args: argparse.Namespace) -> int:
         print_json(document)
     else:
         where = "done locally (no provider request)" if document["local"] else "queued"
-        print(f"{job_id} {record.get('status')} {where}")
+        print(f"{job_id} {status} {where}")
     return EXIT_OK
 
 

@@ -17,7 +17,7 @@ import redis
 
 from mensatek.client import MensatekClient
 from mensatek.errors import MensatekError
-from worker.cli import EXIT_FAILURE, command_settings, print_json
+from worker.commands.common import EXIT_FAILURE, command_settings, print_json
 from worker.guard import GuardDelay, ProviderGuard
 
 

@@ -59,10 +59,15 @@ class Pace:
     def of(cls, *, fast: bool) -> Pace:
         """``--fast``: sub-second status steps (tests, CI); else a pace a person can follow."""
         if fast:
-            return cls(progression_interval_s=0.2, breaker_cooldown_s=1.0, outage_s=2.5,
-                       step_timeout_s=60.0)  # fmt: skip
-        return cls(progression_interval_s=1.5, breaker_cooldown_s=2.0, outage_s=6.0,
-                   step_timeout_s=120.0)  # fmt: skip
+            return cls(
+                progression_interval_s=0.2,
+                breaker_cooldown_s=1.0,
+                outage_s=2.5,
+                step_timeout_s=60.0,
+            )
+        return cls(
+            progression_interval_s=1.5, breaker_cooldown_s=2.0, outage_s=6.0, step_timeout_s=120.0
+        )
 
 
 @dataclass
@@ -131,7 +136,7 @@ def running_stack(var_dir: Path, pace: Pace, *, threads: int) -> Iterator[Stack]
     from config.logging import configure_logging
     from config.settings import load_settings
     from sandbox import SandboxConfig, SandboxServer
-    from worker.broker import setup
+    from tasks.boot import setup
     from worker.embedded_redis import EmbeddedRedis, free_port
     from worker.web import create_app, waitress_options
 
@@ -277,13 +282,13 @@ class Demo:
 
     def poll(self, job: Tracked) -> str:
         """Read the job record; narrate a state change."""
-        record = self.store.get(job.job_id) or {}
-        status = str(record.get("status") or "?")
-        job.idmensaje = str(record.get("idmensaje") or "")
-        recipients = record.get("recipients") or {}
-        if isinstance(recipients, dict) and recipients:
-            codes = sorted({str(r.get("result_code")) for r in recipients.values()})
-            classes = sorted({str(r.get("status_class")) for r in recipients.values()})
+        record = self.store.get(job.job_id)
+        status = str(record.status if record else "?")
+        job.idmensaje = str(record.idmensaje or "") if record else ""
+        recipients = record.recipients if record else {}
+        if recipients:
+            codes = sorted({str(r.result_code) for r in recipients.values()})
+            classes = sorted({r.status_class for r in recipients.values()})
             job.recipients = (
                 f"{len(recipients)} × Resultado {'/'.join(codes)} ({', '.join(classes)})"
             )
@@ -292,7 +297,7 @@ class Demo:
             job.history.append(status)
             extra = f"  (idMensaje {job.idmensaje})" if status in ("sent", "scheduled") else ""
             if status == "evidence_stored":
-                extra = f"  → {record.get('evidence_dir')}"
+                extra = f"  → {record.other.get('evidence_dir') if record else ''}"
             self.display.say(f"{job.label}: {status}{extra}")
         self.display.refresh()
         return status
@@ -366,10 +371,13 @@ class Demo:
         self.display.say("sandbox now answers every request with a 5xx", style="red")
         base = example("send-plain")
         jobs = [
-            self.enqueue(f"send during outage #{n}", "send",
-                         {**base, "Destinatarios": [{"Movil": f"3460000010{n}"}]})
+            self.enqueue(
+                f"send during outage #{n}",
+                "send",
+                {**base, "Destinatarios": [{"Movil": f"3460000010{n}"}]},
+            )
             for n in range(1, 4)
-        ]  # fmt: skip
+        ]
         breaker = "closed"
         outage_ends = time.monotonic() + self.pace.outage_s
         while time.monotonic() < outage_ends:
@@ -392,8 +400,9 @@ class Demo:
         self.display.say("sandbox healthy again", style="green")
         self.wait(jobs, {"sent", "delivered", "certified", "evidence_stored"}, what="sent")
         final = str(guard.snapshot()["breaker"]["state"])  # type: ignore[index]
-        self.display.say(f"all {len(jobs)} jobs sent after the outage; breaker {final}",
-                         style="green")  # fmt: skip
+        self.display.say(
+            f"all {len(jobs)} jobs sent after the outage; breaker {final}", style="green"
+        )
 
     # end -------------------------------------------------------------------------------
     def evidence(self, jobs: list[Tracked]) -> list[str]:
@@ -425,15 +434,16 @@ def run(args: argparse.Namespace) -> int:
     if var_dir.exists():
         shutil.rmtree(var_dir)  # the demo's own directory: a fresh start each run
     var_dir.mkdir(parents=True)
-    console.print("certsms demo · SANDBOX · no real SMS is sent · logs in "
-                  f"{var_dir / 'demo.log'}")  # fmt: skip
+    console.print(f"certsms demo · SANDBOX · no real SMS is sent · logs in {var_dir / 'demo.log'}")
     try:
         with (
             running_stack(var_dir, pace, threads=args.threads) as stack,
             Display(console) as display,
         ):
-            display.say(f"redis {stack.settings.redis_url} · sandbox {stack.sandbox.base_url}"
-                        f" · web {stack.web_url}")  # fmt: skip
+            display.say(
+                f"redis {stack.settings.redis_url} · sandbox {stack.sandbox.base_url}"
+                f" · web {stack.web_url}"
+            )
             demo = Demo(stack, display, pace)
             lifecycle = demo.lifecycle()
             demo.scheduled()

@@ -23,7 +23,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Verify and print; 0 when every file matches (or none is stored), else 1."""
-    from worker.cli import EXIT_FAILURE, EXIT_OK, command_settings, print_json
+    from worker.commands.common import EXIT_FAILURE, EXIT_OK, command_settings, print_json
     from worker.evidence import EvidenceStore
 
     settings = command_settings()

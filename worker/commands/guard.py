@@ -9,7 +9,7 @@ from typing import Any
 import redis
 
 from config.settings import Settings
-from worker.cli import command_settings
+from worker.commands.common import command_settings
 from worker.guard import ProviderGuard
 
 
@@ -42,7 +42,7 @@ def _show(args: argparse.Namespace) -> int:
     settings = command_settings()
     snap = _guard(settings).snapshot()
     if args.json:
-        from worker.cli import print_json
+        from worker.commands.common import print_json
 
         print_json(snap)
     else:
@@ -54,7 +54,7 @@ def _reset(args: argparse.Namespace) -> int:
     settings = command_settings()
     done = _guard(settings).reset(memo=args.memo)
     if args.json:
-        from worker.cli import print_json
+        from worker.commands.common import print_json
 
         print_json(done)
     else:

@@ -12,8 +12,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from worker.cli import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, BadInput, print_json
-from worker.cli import command_settings as _settings
+from worker.commands.common import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, BadInput, print_json
+from worker.commands.common import command_settings as _settings
 
 
 def _read_payload(source: str) -> dict[str, Any]:
@@ -60,11 +60,12 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
         else:
             print(f"certsms: --idempotency-key: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    record = job_status(job_id, settings=settings) or {}
+    record = job_status(job_id, settings=settings)
+    status = record.status.value if record else None
     if args.json:
-        print_json({"job_id": job_id, "status": record.get("status")})
+        print_json({"job_id": job_id, "status": status})
     else:
-        print(f"{job_id} {record.get('status')}")
+        print(f"{job_id} {status}")
     return EXIT_OK
 
 
@@ -79,20 +80,21 @@ def cmd_status(args: argparse.Namespace) -> int:
         else:
             print(f"certsms: no job {args.job_id}", file=sys.stderr)
         return EXIT_FAILURE
+    document = record.to_dict()
     if args.json:
-        print_json(record)
+        print_json(document)
         return EXIT_OK
     for name in ("id", "kind", "status", "attempts", "idmensaje", "res", "reference", "reason"):
-        if record.get(name) not in (None, ""):
-            print(f"{name:>11}: {record[name]}")
+        if document.get(name) not in (None, ""):
+            print(f"{name:>11}: {document[name]}")
     for name in ("created_at", "updated_at"):
-        print(f"{name:>11}: {record.get(name)}")
-    if record.get("error"):
-        error = record["error"]
+        print(f"{name:>11}: {document.get(name)}")
+    if record.error:
+        error = record.error
         text = error.get("provider_text") or error.get("message") or ""
         print(f"{'error':>11}: {error.get('class')} Res={error.get('res')} {text}")
-    for phone, entry in (record.get("recipients") or {}).items():
-        print(f"{'recipient':>11}: {phone} {entry.get('result_code')} {entry.get('status_class')}")
+    for phone, entry in record.recipients.items():
+        print(f"{'recipient':>11}: {phone} {entry.result_code} {entry.status_class}")
     return EXIT_OK
 
 
@@ -111,9 +113,9 @@ def _since(text: str | None) -> float | None:
 
 def cmd_jobs(args: argparse.Namespace) -> int:
     """List jobs, newest first."""
-    from tasks.contract import KINDS
-    from worker.broker import setup
+    from worker.jobs.contract import KINDS
     from worker.jobs.store import JobStatus, JobStore
+    from worker.runtime import setup
 
     status = None
     if args.status:
@@ -126,34 +128,34 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise BadInput("--limit: must be at least 1")
     since = _since(args.since)
-    rt = setup(_settings(), import_actors=False)
+    rt = setup(_settings())
     store = JobStore(rt.redis, rt.settings)
     rows = store.list_jobs(status=status, kind=args.kind, since=since, limit=args.limit)
     if args.json:
-        print_json({"jobs": rows, "counts": store.counts()})
+        print_json({"jobs": [row.to_dict() for row in rows], "counts": store.counts()})
         return EXIT_OK
     for row in rows:
         print(
-            f"{row['id']}  {row['kind']:<11} {row['status']:<15} {row.get('created_at')}"
-            f"  attempts={row.get('attempts', 0)} idmensaje={row.get('idmensaje') or '-'}"
+            f"{row.id}  {row.kind:<11} {row.status:<15} {row.created_at}"
+            f"  attempts={row.attempts} idmensaje={row.idmensaje or '-'}"
         )
-        if row["status"] in ("uncertain", "in_flight", "failed", "dead"):
-            error = row.get("error") or {}
+        if row.status in ("uncertain", "in_flight", "failed", "dead"):
+            error = row.error or {}
             print(
-                f"    in_flight_at={row.get('in_flight_at') or '-'}"
-                f" worker={row.get('worker_id') or '-'} error={error.get('class') or '-'}"
-                f" reason={row.get('reason') or '-'}"
+                f"    in_flight_at={row.in_flight_at or '-'}"
+                f" worker={row.worker_id or '-'} error={error.get('class') or '-'}"
+                f" reason={row.reason or '-'}"
             )
     return EXIT_OK
 
 
 def cmd_dead(args: argparse.Namespace) -> int:
     """Dead letters: list, show, retry, purge."""
-    from worker.broker import setup
     from worker.deadletter import DeadLetters
     from worker.errors import JobError
+    from worker.runtime import setup
 
-    rt = setup(_settings(), import_actors=False)
+    rt = setup(_settings())
     letters = DeadLetters(rt.broker, rt.settings)
     if args.dead_command == "list":
         rows = [d.summary() for d in letters.list(limit=args.limit)]
@@ -193,12 +195,11 @@ def cmd_dead(args: argparse.Namespace) -> int:
 
 def cmd_resolve(args: argparse.Namespace) -> int:
     """Settle an uncertain send: it was sent (with its idMensaje), or send it again."""
-    from tasks.producer import send_message_for
-    from worker.broker import setup
     from worker.jobs.store import JobStatus, JobStore
+    from worker.runtime import setup
 
     settings = _settings()
-    rt = setup(settings, import_actors=False)
+    rt = setup(settings)
     store = JobStore(rt.redis, rt.settings)
     current = store.status(args.job_id)
     if current is None:
@@ -218,26 +219,34 @@ def cmd_resolve(args: argparse.Namespace) -> int:
         if not args.sent.isdigit():
             raise BadInput("--sent: the provider's idMensaje (digits)")
         ok = store.transition(
-            args.job_id, JobStatus.SENT, idmensaje=int(args.sent),
-            reason="resolved by operator: sent", event="job_resolved",
-        )  # fmt: skip
+            args.job_id,
+            JobStatus.SENT,
+            idmensaje=int(args.sent),
+            reason="resolved by operator: sent",
+            event="job_resolved",
+        )
     else:
         resendable = allowed if args.force else {JobStatus.UNCERTAIN}
         ok = store.transition(
-            args.job_id, JobStatus.QUEUED, force=True, expect=list(resendable),
-            reason="resolved by operator: resend", event="job_resolved",
-        )  # fmt: skip
+            args.job_id,
+            JobStatus.QUEUED,
+            force=True,
+            expect=list(resendable),
+            reason="resolved by operator: resend",
+            event="job_resolved",
+        )
         if ok:
-            send_message_for(args.job_id, settings=rt.settings)
-    record = store.get(args.job_id) or {}
-    document = {"job_id": args.job_id, "status": record.get("status"), "resolved": bool(ok)}
-    print_json(document) if args.json else print(f"{args.job_id} {record.get('status')}")
+            rt.producer.requeue(args.job_id)
+    record = store.get(args.job_id)
+    status = record.status.value if record else None
+    document = {"job_id": args.job_id, "status": status, "resolved": bool(ok)}
+    print_json(document) if args.json else print(f"{args.job_id} {status}")
     return EXIT_OK if ok else EXIT_FAILURE
 
 
 def register(subparsers: Any) -> None:
     """Add ``enqueue``, ``status``, ``jobs``, ``dead`` and ``resolve``."""
-    from tasks.contract import KINDS
+    from worker.jobs.contract import KINDS
 
     p = subparsers.add_parser("enqueue", help="validate and queue a job from a JSON payload")
     p.add_argument("kind", choices=KINDS, metavar="KIND", help=f"one of {', '.join(KINDS)}")

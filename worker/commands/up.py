@@ -93,13 +93,19 @@ def sandbox_plan(args: argparse.Namespace, *, var_dir: Path) -> Plan:
     plan = Plan(env=env, redis_port=redis_port)
     plan.redis_argv = [
         redis_server_binary(),
-        "--port", str(redis_port),
-        "--bind", "127.0.0.1",
-        "--save", "",
-        "--appendonly", "no",
-        "--dir", str(var_dir.resolve()),
-        "--loglevel", "warning",
-    ]  # fmt: skip
+        "--port",
+        str(redis_port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(var_dir.resolve()),
+        "--loglevel",
+        "warning",
+    ]
     plan.processes["sandbox"] = (
         f"{_certsms()} sandbox --port {sandbox_port}"
         f" --callback-url {web_url}/callbacks/mensatek"
@@ -216,8 +222,10 @@ def run(args: argparse.Namespace) -> int:
     redis_process = None
     if plan.redis_argv is not None and plan.redis_port is not None:
         redis_process = start_redis(plan.redis_argv, plan.redis_port)
-        print(f"{system} | redis ready on port {plan.redis_port} (pid={redis_process.pid})",
-              flush=True)  # fmt: skip
+        print(
+            f"{system} | redis ready on port {plan.redis_port} (pid={redis_process.pid})",
+            flush=True,
+        )
     env = {**os.environ, **plan.env, "PYTHONUNBUFFERED": "1"}
     try:
         manager = Manager()

@@ -1,7 +1,7 @@
 """``certsms worker``: the dramatiq worker with the project's broker and middleware.
 
 It runs dramatiq's own CLI (process supervision, signals, log piping) with
-``worker.broker:boot_worker_process`` as the broker entry, which reads the settings
+``tasks.boot:boot_worker_process`` as the broker entry, which reads the settings
 from the environment, configures logging inside each worker process and sets up
 the broker before the actor modules are imported. When one worker process dies,
 dramatiq stops the others and exits 1: run it under a supervisor that restarts it.
@@ -16,9 +16,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tasks.contract import QUEUES
+from worker.jobs.contract import QUEUES
 
-BROKER_ENTRY = "worker.broker:boot_worker_process"
+BROKER_ENTRY = "tasks.boot:boot_worker_process"
 
 
 def dramatiq_argv(args: argparse.Namespace) -> list[str]:

@@ -1,6 +1,7 @@
-"""Job records and idempotency keys in Redis."""
+"""Job records, their store, idempotency keys, the message contract and the producer."""
 
 from worker.jobs.idempotency import Claim, IdempotencyKeys, payload_hash
+from worker.jobs.record import JobRecord, RecipientState
 from worker.jobs.store import (
     RANK,
     SETTLED,
@@ -11,17 +12,20 @@ from worker.jobs.store import (
     utc_now_iso,
 )
 
-__all__ = [
+__all__ = [  # noqa: RUF022 - grouped
     # store
     "RANK",
     "SETTLED",
-    # idempotency
-    "Claim",
-    "IdempotencyKeys",
     "JobStatus",
     "JobStore",
     "RecipientChange",
     "TransitionResult",
-    "payload_hash",
     "utc_now_iso",
+    # record
+    "JobRecord",
+    "RecipientState",
+    # idempotency
+    "Claim",
+    "IdempotencyKeys",
+    "payload_hash",
 ]

@@ -1,4 +1,4 @@
-"""The message contract: queue names, actor names and the versioned JSON kwargs.
+"""The message contract: queue names, actor names, the versioned JSON kwargs, job ids.
 
 Any producer that can push a dramatiq message onto Redis can enqueue a job::
 
@@ -9,9 +9,24 @@ Any producer that can push a dramatiq message onto Redis can enqueue a job::
     options     {}
 
 ``payload`` uses the provider's parameter names (case-insensitive) or the Python
-names, exactly as the producer API accepts them. A message whose kwargs break this
-contract (unknown ``v``, missing or extra keys, wrong types, a kind that does not
-match the actor) is dead-lettered with the reason; it is never retried.
+names, exactly as the producer API accepts them (certsms's own producer queues the
+canonical form: the request model's Python names, see :mod:`worker.jobs.producer`).
+A message whose kwargs break this contract (unknown ``v``, missing or extra keys,
+wrong types, a kind that does not match the actor) is dead-lettered with the reason;
+it is never retried.
+
+Provider callbacks travel as their own message (queued by the web process, run by
+the ``process_callback`` actor)::
+
+    queue_name  "certsms.callbacks"
+    actor_name  "certsms.process_callback"
+    args        []
+    kwargs      {"v": 1, "fields": {<the callback body, values as strings>},
+                 "received_at": "<ISO-8601 UTC>"}
+
+This module builds both kinds of message (:func:`job_message`,
+:func:`callback_message`) so that any layer can queue one without importing the
+actors; and it holds the one job-id rule (:func:`job_id_problem`).
 """
 
 from __future__ import annotations
@@ -20,6 +35,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from dramatiq.message import Message
 
 from mensatek.requests import KINDS as REQUEST_KINDS
 from worker.errors import MalformedMessage
@@ -47,7 +64,15 @@ QUEUE_OF: dict[str, str] = {
 ACTOR_OF: dict[str, str] = {kind: f"certsms.{kind}" for kind in KINDS}
 KIND_OF_ACTOR: dict[str, str] = {actor: kind for kind, actor in ACTOR_OF.items()}
 
-_JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+CALLBACKS_QUEUE = "certsms.callbacks"
+CALLBACK_ACTOR = "certsms.process_callback"
+CALLBACK_CONTRACT_VERSION = 1
+#: Every queue certsms consumes (dead letters, stalled-job sweeps and the CLI list these).
+ALL_QUEUES: tuple[str, ...] = (*QUEUES, CALLBACKS_QUEUE)
+
+#: The one job-id rule: 1-128 characters of ``[A-Za-z0-9._:-]``, starting alphanumeric.
+JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+JOB_ID_RULE = "1-128 characters of [A-Za-z0-9._:-], starting with a letter or digit"
 _KEYS = frozenset({"v", "job_id", "kind", "payload"})
 
 
@@ -67,6 +92,35 @@ class JobMessage:
             "kind": self.kind,
             "payload": self.payload,
         }
+
+
+def job_id_problem(job_id: object) -> str | None:
+    """Why ``job_id`` is not a valid job id, or None."""
+    if not isinstance(job_id, str) or not JOB_ID_RE.match(job_id):
+        return f"must be {JOB_ID_RULE}"
+    return None
+
+
+def job_message(job: JobMessage) -> Message[Any]:
+    """The dramatiq message of a job: its kind's actor and queue, the contract's kwargs."""
+    return Message(
+        queue_name=QUEUE_OF[job.kind],
+        actor_name=ACTOR_OF[job.kind],
+        args=(),
+        kwargs=job.kwargs(),
+        options={},
+    )
+
+
+def callback_message(fields: Mapping[str, str], received_at: str) -> Message[Any]:
+    """The dramatiq message of one provider callback (see the module docstring)."""
+    return Message(
+        queue_name=CALLBACKS_QUEUE,
+        actor_name=CALLBACK_ACTOR,
+        args=(),
+        kwargs={"v": CALLBACK_CONTRACT_VERSION, "fields": dict(fields), "received_at": received_at},
+        options={},
+    )
 
 
 def parse_kwargs(actor_name: str, args: object, kwargs: object) -> JobMessage:
@@ -89,8 +143,8 @@ def parse_kwargs(actor_name: str, args: object, kwargs: object) -> JobMessage:
     if missing:
         raise MalformedMessage(f"missing kwargs {', '.join(missing)}")
     job_id = kwargs["job_id"]
-    if not isinstance(job_id, str) or not _JOB_ID_RE.match(job_id):
-        raise MalformedMessage("kwargs.job_id must be 1-128 characters of [A-Za-z0-9._:-]")
+    if not isinstance(job_id, str) or job_id_problem(job_id):
+        raise MalformedMessage(f"kwargs.job_id must be {JOB_ID_RULE}")
     kind = kwargs["kind"]
     expected = KIND_OF_ACTOR.get(actor_name)
     if kind not in KINDS:
@@ -101,32 +155,3 @@ def parse_kwargs(actor_name: str, args: object, kwargs: object) -> JobMessage:
     if not isinstance(payload, Mapping):
         raise MalformedMessage("kwargs.payload must be a JSON object")
     return JobMessage(job_id=job_id, kind=str(kind), payload=dict(payload))
-
-
-def _reference_keys() -> frozenset[str]:
-    from mensatek.payloads import SEND_FIELDS
-
-    (spec,) = (s for s in SEND_FIELDS if s.python == "reference")
-    return frozenset(name.lower() for name in (spec.python, spec.provider, *spec.aliases))
-
-
-#: Every spelling of a send's reference (lower-cased): reference, referenciausuario, referencia.
-REFERENCE_KEYS: frozenset[str] = _reference_keys()
-
-
-def fill_reference(payload: dict[str, Any], job_id: str) -> str | None:
-    """Give a send ``payload`` the job id as ``Referenciausuario`` unless it has a reference.
-
-    Reference keys (any spelling, any case) whose value is empty (None or blank text)
-    are removed first, so the added key never sits next to an empty alias (which the
-    worker's validation would refuse as "given twice"). Returns the reference it set,
-    or None when the payload keeps its own.
-    """
-    for key in [k for k in payload if str(k).lower() in REFERENCE_KEYS]:
-        value = payload[key]
-        if value is None or (isinstance(value, str) and not value.strip()):
-            del payload[key]
-    if any(str(k).lower() in REFERENCE_KEYS for k in payload):
-        return None
-    payload["Referenciausuario"] = job_id
-    return job_id

@@ -28,8 +28,7 @@ away stays ``queued`` in certsms (a delayed dramatiq message; field
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -38,16 +37,20 @@ import structlog
 
 from config.settings import Settings
 from mensatek.errors import FieldProblem, InvalidRequest
-from worker.jobs.store import JobStatus, JobStore, utc_now_iso
+from mensatek.payloads import request_from_payload
+from worker.jobs.contract import job_id_problem
+from worker.jobs.store import JobRecord, JobStatus, JobStore
 
 log = structlog.get_logger(__name__)
 
 TARGET_KINDS = frozenset({"cancel", "reschedule"})
-_JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 _FECHA_KEYS = ("fecha", "scheduled_at")
 #: dramatiq refuses delays of 7 days or more: a longer hold is renewed when it ends.
 MAX_HOLD_S = 6 * 86_400
 IN_FLIGHT_WAIT_S = 1.0
+
+Requeue = Callable[[str], str]
+"""``(job_id) -> dramatiq message id``: queue a fresh message for an existing job."""
 
 
 @dataclass(frozen=True)
@@ -59,10 +62,10 @@ class JobTarget:
     scheduled_at: datetime | None = None
 
     def to_payload(self) -> dict[str, Any]:
-        """The payload as it travels (``job_id`` and, for a reschedule, ``Fecha``)."""
+        """The canonical payload (``job_id`` and, for a reschedule, ``scheduled_at``)."""
         data: dict[str, Any] = {"job_id": self.job_id}
         if self.scheduled_at is not None:
-            data["Fecha"] = self.scheduled_at.isoformat()
+            data["scheduled_at"] = self.scheduled_at.isoformat()
         return data
 
     def fingerprint_params(self) -> dict[str, Any]:
@@ -82,12 +85,9 @@ def validate_target(
     keys = {str(k).lower(): v for k, v in payload.items()}
     problems: list[FieldProblem] = []
     job_id = keys.pop("job_id", None)
-    if not isinstance(job_id, str) or not _JOB_ID_RE.match(job_id):
-        problems.append(
-            FieldProblem(
-                "job_id", "job_id", "must be a job id (1-128 characters of [A-Za-z0-9._:-])"
-            )
-        )
+    bad_id = job_id_problem(job_id)
+    if bad_id:
+        problems.append(FieldProblem("job_id", "job_id", f"must be a job id: {bad_id}"))
     if "idmensaje" in keys or "message_id" in keys:
         problems.append(
             FieldProblem("Idmensaje", "message_id", "give job_id or Idmensaje, not both")
@@ -100,8 +100,6 @@ def validate_target(
         if fecha is None:
             problems.append(FieldProblem("Fecha", "scheduled_at", "is required"))
         else:
-            from mensatek.requests import request_from_payload
-
             try:
                 model = request_from_payload(
                     "reschedule", {"Idmensaje": 1, "Fecha": fecha}, now=now
@@ -117,18 +115,19 @@ def validate_target(
     return JobTarget(kind=kind, job_id=job_id, scheduled_at=scheduled_at)
 
 
-def check_target(store: JobStore, target: JobTarget) -> dict[str, Any]:
+def check_target(store: JobStore, target: JobTarget) -> JobRecord:
     """The target send job's record; :class:`InvalidRequest` on ``job_id`` when there is none."""
     record = store.get(target.job_id)
-    if record is None or record.get("kind") != "send":
-        what = "no such job" if record is None else f"job is a {record.get('kind')} job, not a send"
+    if record is None or record.kind != "send":
+        what = "no such job" if record is None else f"job is a {record.kind} job, not a send"
         raise InvalidRequest([FieldProblem("job_id", "job_id", what)], function=target.kind)
     return record
 
 
-def _with_fecha(payload: Mapping[str, Any], when: datetime) -> dict[str, Any]:
+def with_scheduled_at(payload: Mapping[str, Any], when: datetime) -> dict[str, Any]:
+    """A send's recorded payload moved to ``when`` (its canonical ``scheduled_at``)."""
     data = {k: v for k, v in payload.items() if str(k).lower() not in _FECHA_KEYS}
-    data["Fecha"] = when.isoformat()
+    data["scheduled_at"] = when.isoformat()
     return data
 
 
@@ -152,9 +151,12 @@ class LocalResult:
 
 
 def try_local(
-    store: JobStore, target: JobTarget, *, control_job_id: str, settings: Settings | None = None
+    store: JobStore, target: JobTarget, *, control_job_id: str, requeue: Requeue
 ) -> LocalResult | None:
-    """Cancel/reschedule the send locally if it has not reached the provider (atomic)."""
+    """Cancel/reschedule the send locally if it has not reached the provider (atomic).
+
+    ``requeue`` wakes a held send whose new time is earlier than its hold.
+    """
     if target.kind == "cancel":
         moved = store.transition(
             target.job_id,
@@ -170,13 +172,13 @@ def try_local(
         return LocalResult(target.job_id, str(moved.previous), "cancelled")
     assert target.scheduled_at is not None
     payload = store.payload(target.job_id) or {}
-    record = store.get(target.job_id) or {}
+    record = store.get(target.job_id)
     moved = store.transition(
         target.job_id,
         JobStatus.QUEUED,
         expect=[JobStatus.QUEUED],
         event="job_rescheduled",
-        payload=_with_fecha(payload, target.scheduled_at),
+        payload=with_scheduled_at(payload, target.scheduled_at),
         incr_local_reschedules=1,
         scheduled_at=target.scheduled_at.isoformat(),
         reason=f"rescheduled by job {control_job_id} before it reached the provider",
@@ -184,13 +186,9 @@ def try_local(
     )
     if not moved:
         return None
-    held = record.get("held_until_ts")
-    settings = settings or store.settings
-    if held and float(held) > hold_until_ts(settings, target.scheduled_at):
-        # held for the old, later time: a fresh message wakes it up in time
-        from tasks.producer import send_message_for
-
-        send_message_for(target.job_id, settings=settings)
+    held = record.held_until_ts if record else None
+    if held and held > hold_until_ts(store.settings, target.scheduled_at):
+        requeue(target.job_id)  # held for the old, later time: a fresh message wakes it
     log.info("send_rescheduled_locally", job_id=target.job_id, control_job_id=control_job_id)
     return LocalResult(target.job_id, str(moved.previous), "rescheduled")
 
@@ -207,7 +205,7 @@ class ActorStep:
 
 
 def for_actor(
-    store: JobStore, control_job_id: str, kind: str, payload: Mapping[str, Any]
+    store: JobStore, control_job_id: str, kind: str, payload: Mapping[str, Any], *, requeue: Requeue
 ) -> ActorStep:
     """Decide (see the module table) and, for the local and failed cases, record it."""
     try:
@@ -215,17 +213,17 @@ def for_actor(
         record = check_target(store, target)
     except InvalidRequest as exc:
         return _fail(store, control_job_id, str(exc))
-    status = JobStatus(record["status"])
+    status = record.status
     if status in (JobStatus.QUEUED, JobStatus.RUNNING):
-        local = try_local(store, target, control_job_id=control_job_id)
+        local = try_local(store, target, control_job_id=control_job_id, requeue=requeue)
         if local is not None:
             store.transition(control_job_id, JobStatus.SUCCEEDED, result=local.as_result())
             return ActorStep("done", result=local.as_result())
         return ActorStep("defer", reason="send_in_progress")
     if status == JobStatus.IN_FLIGHT:
         return ActorStep("defer", reason="send_in_flight")
-    if status == JobStatus.SCHEDULED and record.get("idmensaje"):
-        data: dict[str, Any] = {"Idmensaje": int(record["idmensaje"])}
+    if status == JobStatus.SCHEDULED and record.idmensaje:
+        data: dict[str, Any] = {"Idmensaje": int(record.idmensaje)}
         if target.scheduled_at is not None:
             data["Fecha"] = target.scheduled_at.isoformat()
         return ActorStep("provider", payload=data)
@@ -254,24 +252,6 @@ def _fail(store: JobStore, control_job_id: str, reason: str) -> ActorStep:
         error={"class": "NotApplicable", "message": reason},
     )
     return ActorStep("failed", reason=reason)
-
-
-def after_provider_reschedule(store: JobStore, message_id: int, scheduled_at: datetime) -> None:
-    """Record a provider-side reschedule on the send job (and restart its polling)."""
-    send_job = store.find_by_message_id(message_id)
-    if send_job is None:
-        return
-    payload = store.payload(send_job)
-    if payload is not None:
-        store.set_fields(send_job, payload=_with_fecha(payload, scheduled_at))
-    store.set_fields(send_job, scheduled_at=scheduled_at.isoformat(), rescheduled_at=utc_now_iso())
-    store.append_event(send_job, "job_rescheduled", idmensaje=message_id, source="provider")
-    from worker.poller import ReportPoller
-
-    poller = ReportPoller(store.redis, store.settings)
-    if poller.next_poll(send_job) is not None:
-        poller.forget(send_job)
-        poller.track(send_job)
 
 
 # --- holding scheduled sends ----------------------------------------------------------------

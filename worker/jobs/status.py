@@ -10,7 +10,7 @@ from enum import StrEnum
 
 
 class JobStatus(StrEnum):
-    """Where a job is; see DESIGN.md "Job states"."""
+    """Where a job is; see docs/jobs.md "Job states"."""
 
     QUEUED = "queued"
     RUNNING = "running"

@@ -5,6 +5,7 @@ Layout (every key under ``settings.key(...)``, i.e. ``<namespace>:...``):
 - ``job:<id>``                 hash: the record (see :meth:`JobStore.get` for the fields);
                                expires ``job_retention_s`` after its last change.
 - ``job:<id>:recipients``      hash: phone → JSON of the latest ``Resultado``.
+- ``job:<id>:inbox``           list: the attachment events and replies of a send (bounded).
 - ``jobs:all`` / ``jobs:kind:<kind>``   sorted sets of job ids by creation time.
 - ``jobs:status:<status>``     sorted set of job ids by the time they entered it.
 - ``jobs:by_message:<idMensaje>`` / ``jobs:by_reference:<ref>``   string → job id.
@@ -21,10 +22,10 @@ Event schema (v1), every value a string: ``v``, ``event``, ``job_id``, ``kind``,
 ``idmensaje``, ``res``, ``error_class``, ``reason``, ``phone``, ``result_code``,
 ``status_class``, ``source``.
 
-Field encoding is in :mod:`worker.jobs.fields`; the recipients' forward-only rule in
-:mod:`worker.jobs.recipients`. The names importable from here before the split
-(``JobStatus``, ``RANK``, ``SETTLED``, ``RecipientChange``, ``TransitionResult``,
-``utc_now_iso``) still are.
+This module is the only code that knows these keys: other modules read a
+:class:`~worker.jobs.record.JobRecord` (:meth:`JobStore.get`) and change a job
+through the store's methods. Field encoding is in :mod:`worker.jobs.fields`; the
+recipients' forward-only rule in :mod:`worker.jobs.recipients`.
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ from typing import Any, cast
 import redis
 
 from config.settings import Settings
-from worker.jobs.fields import decode_fields, encode, utc_now_iso
+from worker.jobs.fields import encode, utc_now_iso
 from worker.jobs.recipients import RecipientChange, supersedes
+from worker.jobs.record import JobRecord, RecipientState
 from worker.jobs.status import RANK, SETTLED, JobStatus
 from worker.jobs.transition import (
     TRANSITION_LUA,
@@ -51,9 +53,11 @@ from worker.jobs.transition import (
 __all__ = [
     "RANK",
     "SETTLED",
+    "JobRecord",
     "JobStatus",
     "JobStore",
     "RecipientChange",
+    "RecipientState",
     "TransitionResult",
     "utc_now_iso",
 ]
@@ -135,26 +139,16 @@ class JobStore:
         pipe.execute()  # one round trip: record, indexes and the event together
         return True
 
-    def get(self, job_id: str) -> dict[str, Any] | None:
-        """The record as plain JSON-able values, with ``recipients``; None when absent.
+    def get(self, job_id: str) -> JobRecord | None:
+        """The typed record with its recipients; None when absent.
 
-        Fields: id, kind, status, created_at, updated_at, attempts, idempotency_key,
-        reference, idmensaje, res, credits_used, error {class, message, res,
-        http_status, provider_text, ...}, result, reason, message_id, in_flight_at,
-        worker_id, recipients {phone: {result_code, status_class, at, source}}.
-        The producer's payload is not returned (``payload()`` reads it).
+        The producer's payload is not part of it (:meth:`payload` reads it).
         """
         pipe = self.redis.pipeline(transaction=False)
         pipe.hgetall(self.job_key(job_id))
         pipe.hgetall(self.recipients_key(job_id))
         raw, recipients = cast(list[dict[bytes, bytes]], pipe.execute())
-        if not raw or b"status" not in raw:
-            return None
-        record = decode_fields(raw)
-        record["recipients"] = {k.decode(): json.loads(v) for k, v in sorted(recipients.items())}
-        record.setdefault("idmensaje", None)
-        record.setdefault("error", None)
-        return record
+        return JobRecord.from_hash(raw, recipients) if raw else None
 
     def recipients_key(self, job_id: str) -> str:
         """The hash of the job's recipients (phone → latest status)."""
@@ -208,12 +202,20 @@ class JobStore:
         idmensaje = fields.get("idmensaje")
         by_message = self._index("by_message", encode(idmensaje)) if idmensaje is not None else ""
         args = transition_args(
-            to, fields, settings=self.settings, status_prefix=self._index("status") + ":",
-            now=now, force=force, expect=expect, guard=guard, event=event,
-            by_message_key=by_message, want=want,
+            to,
+            fields,
+            settings=self.settings,
+            status_prefix=self._index("status") + ":",
+            now=now,
+            force=force,
+            expect=expect,
+            guard=guard,
+            event=event,
+            by_message_key=by_message,
+            want=want,
             reference_prefix=self._index("by_reference") + ":",
             message_prefix=self._index("by_message") + ":",
-        )  # fmt: skip
+        )
         raw = self._transition(keys=[self.job_key(job_id), self.events_key], args=args)
         return transition_result(cast(list[Any], raw))
 
@@ -222,6 +224,51 @@ class JobStore:
         mapping = {k: encode(v) for k, v in fields.items() if v is not None}
         if mapping:
             self.redis.hset(self.job_key(job_id), mapping=cast(Any, mapping))
+
+    def set_field_once(self, job_id: str, name: str, value: object) -> bool:
+        """Write one field unless it is set already; True when this call wrote it."""
+        return bool(self.redis.hsetnx(self.job_key(job_id), name, encode(value)))
+
+    def increment(self, job_id: str, name: str, by: int = 1) -> int:
+        """Add ``by`` to a counter field; its new value."""
+        return int(self.redis.hincrby(self.job_key(job_id), name, by))
+
+    def entered_status(
+        self,
+        status: JobStatus,
+        *,
+        since: float | str = "-inf",
+        until: float | str = "+inf",
+        limit: int = 500,
+    ) -> list[tuple[str, float]]:
+        """Jobs that entered ``status`` between ``since`` and ``until`` (epoch s), oldest
+        first, with the time they entered it; at most ``limit``."""
+        rows = cast(
+            list[tuple[bytes, float]],
+            self.redis.zrangebyscore(
+                self._index("status", str(status)),
+                since,
+                until,
+                withscores=True,
+                start=0,
+                num=limit,
+            ),
+        )
+        return [(member.decode(), float(score)) for member, score in rows]
+
+    def add_to_inbox(self, job_id: str, entry: Mapping[str, Any], *, max_entries: int) -> None:
+        """Append an attachment event or reply to the job's inbox (the newest kept)."""
+        key = self.job_key(job_id) + ":inbox"
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.rpush(key, json.dumps(dict(entry), sort_keys=True, default=str))
+        pipe.ltrim(key, -max_entries, -1)
+        pipe.expire(key, self.settings.job_retention_s)
+        pipe.execute()
+
+    def inbox(self, job_id: str) -> list[dict[str, Any]]:
+        """The attachment events and replies recorded on a job, oldest first."""
+        raw = self.redis.lrange(self.job_key(job_id) + ":inbox", 0, -1)
+        return [json.loads(item) for item in cast(list[bytes], raw)]
 
     def update_recipient(
         self,
@@ -322,7 +369,7 @@ class JobStore:
         kind: str | None = None,
         since: float | None = None,
         limit: int = 50,
-    ) -> list[dict[str, Any]]:
+    ) -> list[JobRecord]:
         """The newest jobs first, filtered by status, kind and time (epoch seconds)."""
         if status is not None:
             index = self._index("status", str(status))
@@ -331,7 +378,7 @@ class JobStore:
         else:
             index = self._index("all")
         low = "-inf" if since is None else repr(since)
-        found: list[dict[str, Any]] = []
+        found: list[JobRecord] = []
         offset, page = 0, max(limit, 50)
         while len(found) < limit:
             ids = cast(
@@ -345,9 +392,9 @@ class JobStore:
                 record = self.get(raw.decode())
                 if record is None:
                     continue
-                if kind is not None and record["kind"] != kind:
+                if kind is not None and record.kind != kind:
                     continue
-                if status is not None and record["status"] != str(status):
+                if status is not None and record.status != status:
                     continue
                 found.append(record)
                 if len(found) >= limit:

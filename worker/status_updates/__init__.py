@@ -14,7 +14,7 @@
    (message, phone), however many times and however concurrently the status arrives
    (``SET NX`` on ``<ns>:certificate-trigger:<idMensaje>:<phone>``).
 
-Multi-recipient jobs (documented in README): a job is ``delivered`` when every
+Multi-recipient jobs (docs/status-tracking.md): a job is ``delivered`` when every
 recipient is delivered or final; ``certified`` when every recipient is final and at
 least one is certified; ``failed`` (or ``cancelled`` when all were cancelled) when
 every recipient is final and none is certified; ``evidence_stored`` when it is
@@ -34,7 +34,6 @@ evidence completion, library file deletion), :mod:`~worker.status_updates.replie
 
 from worker.status_updates._shared import Enqueue, find_job
 from worker.status_updates.certificates import (
-    DELETE_OPTION_KEYS,
     certificate_downloaded,
     certificate_trigger_key,
     complete_evidence,
@@ -58,7 +57,6 @@ from worker.status_updates.replies import (
 )
 
 __all__ = [
-    "DELETE_OPTION_KEYS",
     "FINAL_CLASSES",
     "Enqueue",
     "Outcome",

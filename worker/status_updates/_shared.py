@@ -8,14 +8,9 @@ from typing import Any
 from worker.jobs.store import JobStore
 
 Enqueue = Callable[[str, Mapping[str, Any], str | None], str]
-"""``(kind, payload, idempotency_key) -> job id``: the producer API's generic enqueue."""
-
-
-def default_enqueue(kind: str, payload: Mapping[str, Any], idempotency_key: str | None) -> str:
-    """Enqueue through the producer API (:func:`tasks.enqueue`)."""
-    from tasks import enqueue
-
-    return str(enqueue(kind, payload, idempotency_key=idempotency_key))
+"""``(kind, payload, idempotency_key) -> job id``: how a status update queues follow-up
+work (certificate downloads, library-file deletions). The entry point that wires the
+process hands one in: :meth:`worker.jobs.producer.Producer.enqueue_follow_up`."""
 
 
 def find_job(store: JobStore, *, message_id: int | None, reference: str | None) -> str | None:
@@ -27,8 +22,3 @@ def find_job(store: JobStore, *, message_id: int | None, reference: str | None) 
     if reference:
         return store.find_by_reference(reference)
     return None
-
-
-def lower_keys(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """The mapping with its keys lower-cased (provider names are case-insensitive)."""
-    return {str(k).lower(): v for k, v in payload.items()}

@@ -17,14 +17,15 @@ from typing import Any
 
 import structlog
 
+from mensatek.macros import parse_macros
+from mensatek.payloads import stored_send_request
 from mensatek.status import StatusClass
 from worker.evidence import EvidenceStore, StoredEvidence
 from worker.jobs.store import JobStatus, JobStore
-from worker.status_updates._shared import Enqueue, default_enqueue, lower_keys
+from worker.status_updates._shared import Enqueue
 
 log = structlog.get_logger(__name__)
 
-DELETE_OPTION_KEYS = ("delete_files_after_certificate", "autoborrado")
 """Where a send job asks for its library files to be deleted once certified."""
 
 
@@ -39,7 +40,7 @@ def trigger_certificate(
     job_id: str | None,
     message_id: int,
     phone: str,
-    enqueue: Enqueue | None = None,
+    enqueue: Enqueue,
 ) -> str | None:
     """Enqueue the certificate download of (message, phone) unless already enqueued.
 
@@ -51,7 +52,7 @@ def trigger_certificate(
     if not store.redis.set(key, job_id or "-", nx=True, ex=ttl_s):
         return None
     try:
-        cert_job_id = (enqueue or default_enqueue)(
+        cert_job_id = enqueue(
             "certificate",
             {"Idmensaje": message_id, "Telefono": phone},
             f"certificate:{message_id}:{phone}",
@@ -85,7 +86,7 @@ def certificate_downloaded(
     path: Path,
     sha256: str | None = None,
     evidence: EvidenceStore | None = None,
-    enqueue: Enqueue | None = None,
+    enqueue: Enqueue,
 ) -> StoredEvidence:
     """Store a downloaded certificate ZIP and complete its send job when it was the last.
 
@@ -117,7 +118,7 @@ def complete_evidence(
     job_id: str,
     *,
     evidence: EvidenceStore | None = None,
-    enqueue: Enqueue | None = None,
+    enqueue: Enqueue,
 ) -> bool:
     """``certified`` → ``evidence_stored`` once every certified recipient's ZIP is stored.
 
@@ -126,16 +127,16 @@ def complete_evidence(
     exists). Returns whether this call made the transition.
     """
     record = store.get(job_id)
-    if record is None or record.get("status") != JobStatus.CERTIFIED.value:
+    if record is None or record.status != JobStatus.CERTIFIED.value:
         return False
-    message_id = record.get("idmensaje")
+    message_id = record.idmensaje
     if not message_id:
         return False
     evidence = evidence or EvidenceStore(store.settings)
     certified = [
         phone
-        for phone, entry in (record.get("recipients") or {}).items()
-        if entry.get("status_class") == StatusClass.CERTIFIED.value
+        for phone, entry in record.recipients.items()
+        if entry.status_class == StatusClass.CERTIFIED.value
     ]
     if not certified or not all(evidence.has(message_id, phone) for phone in certified):
         return False
@@ -154,31 +155,20 @@ def complete_evidence(
 
 
 def library_files_to_delete(payload: Mapping[str, Any] | None) -> list[str]:
-    """The ``(FILE:…)`` names of a send payload that asked for deletion after certification."""
-    if not payload:
+    """The ``(FILE:…)`` names of a send that asked for deletion after certification
+    (``delete_files_after_certificate``, alias ``Autoborrado``)."""
+    request = stored_send_request(payload)
+    if request is None or not request.delete_files_after_certificate:
         return []
-    keys = lower_keys(payload)
-    options = keys.get("options") if isinstance(keys.get("options"), Mapping) else {}
-    flags = [keys.get(name) for name in DELETE_OPTION_KEYS]
-    flags += [lower_keys(options or {}).get(name) for name in DELETE_OPTION_KEYS]
-    if not any(str(flag).strip().lower() in ("1", "true", "si", "sí", "yes") for flag in flags):
-        return []
-    from mensatek.macros import parse_macros
-
-    message = keys.get("mensaje", keys.get("message", ""))
-    names = {m.content.strip() for m in parse_macros(str(message)) if m.type == "FILE"}
+    names = {m.content.strip() for m in parse_macros(request.message) if m.type == "FILE"}
     return sorted(name for name in names if name)
 
 
-def delete_library_files(
-    store: JobStore, job_id: str, *, enqueue: Enqueue | None = None
-) -> list[str]:
+def delete_library_files(store: JobStore, job_id: str, *, enqueue: Enqueue) -> list[str]:
     """Enqueue one ``delete_file`` job per library file the job asked to delete."""
     names = library_files_to_delete(store.payload(job_id))
     for name in names:
-        delete_job = (enqueue or default_enqueue)(
-            "delete_file", {"Nombre": name}, f"autodelete:{job_id}:{name}"
-        )
+        delete_job = enqueue("delete_file", {"Nombre": name}, f"autodelete:{job_id}:{name}")
         store.append_event(
             job_id, "library_file_delete_enqueued", file=name, delete_job_id=delete_job
         )

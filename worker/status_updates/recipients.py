@@ -7,7 +7,6 @@ moves a job forward to what its recipients justify (:func:`derive_job_status`).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,9 +15,10 @@ from typing import Any
 
 import structlog
 
+from mensatek.payloads import payload_recipients, stored_send_request
 from mensatek.status import StatusClass, classify
-from worker.jobs.store import RANK, JobStatus, JobStore, RecipientChange
-from worker.status_updates._shared import Enqueue, find_job, lower_keys
+from worker.jobs.store import RANK, JobRecord, JobStatus, JobStore, RecipientChange
+from worker.status_updates._shared import Enqueue, find_job
 from worker.status_updates.certificates import complete_evidence, trigger_certificate
 
 log = structlog.get_logger(__name__)
@@ -50,32 +50,20 @@ class Outcome:
 
 
 def expected_phones(payload: Mapping[str, Any] | None) -> set[str]:
-    """The recipients' phones named in a send payload (any accepted shape), digits only."""
+    """The canonical phones of the recipients a send job's payload names.
+
+    The recorded payload is read as the send's model
+    (:func:`mensatek.payloads.stored_send_request`); one that cannot be (a raw message
+    that failed validation) by the one reader of ``Destinatarios``
+    (:func:`mensatek.payloads.payload_recipients`). Either way the phones are canonical,
+    the keys callbacks and reports use for the same recipients.
+    """
+    request = stored_send_request(payload)
+    if request is not None:
+        return {recipient.phone for recipient in request.recipients if recipient.phone}
     if not payload:
         return set()
-    keys = lower_keys(payload)
-    raw = keys.get("destinatarios", keys.get("recipients"))
-    if isinstance(raw, str):
-        text = raw.strip()
-        if text.startswith("["):
-            try:
-                raw = json.loads(text)
-            except json.JSONDecodeError:
-                raw = []
-        else:
-            raw = [part for part in text.replace(",", ";").split(";") if part.strip()]
-    phones: set[str] = set()
-    for item in raw if isinstance(raw, list | tuple) else []:
-        value = item
-        if isinstance(item, Mapping):
-            fields = lower_keys(item)
-            value = fields.get("movil", fields.get("phone", ""))
-        digits = "".join(c for c in str(value) if c.isdigit())
-        if digits.startswith("00"):
-            digits = digits[2:]
-        if digits:
-            phones.add(digits)
-    return phones
+    return {recipient.phone for recipient in payload_recipients(payload) if recipient.phone}
 
 
 def derive_job_status(classes: list[StatusClass]) -> JobStatus | None:
@@ -93,18 +81,17 @@ def derive_job_status(classes: list[StatusClass]) -> JobStatus | None:
     return None
 
 
-def _recipient_classes(store: JobStore, job_id: str, record: Mapping[str, Any]) -> dict[str, str]:
+def _recipient_classes(store: JobStore, job_id: str, record: JobRecord) -> dict[str, str]:
     """phone → class for every recipient, ``pending`` for those without a status yet."""
-    classes = {
-        phone: str(entry.get("status_class", "pending"))
-        for phone, entry in (record.get("recipients") or {}).items()
-    }
+    classes = {phone: entry.status_class for phone, entry in record.recipients.items()}
     for phone in expected_phones(store.payload(job_id)):
         classes.setdefault(phone, StatusClass.PENDING.value)
     return classes
 
 
-def refresh_job_status(store: JobStore, job_id: str, *, source: str = "recompute") -> str | None:
+def refresh_job_status(
+    store: JobStore, job_id: str, *, enqueue: Enqueue, source: str = "recompute"
+) -> str | None:
     """Move the job forward to what its recipients justify; returns its status after.
 
     Safe to call at any time and from anywhere (e.g. by the send actor right after it
@@ -114,7 +101,7 @@ def refresh_job_status(store: JobStore, job_id: str, *, source: str = "recompute
     record = store.get(job_id)
     if record is None:
         return None
-    current = JobStatus(record["status"])
+    current = record.status
     if current not in _SENT_STATUSES:
         return current.value
     classes = _recipient_classes(store, job_id, record)
@@ -129,7 +116,7 @@ def refresh_job_status(store: JobStore, job_id: str, *, source: str = "recompute
         else:
             current = store.status(job_id) or current
     if current is JobStatus.CERTIFIED:
-        complete_evidence(store, job_id)
+        complete_evidence(store, job_id, enqueue=enqueue)
         current = store.status(job_id) or current
     return current.value
 
@@ -143,7 +130,7 @@ def apply_recipient_status(
     result_code: int,
     at: datetime | None,
     source: str,
-    enqueue: Enqueue | None = None,
+    enqueue: Enqueue,
 ) -> Outcome:
     """Apply one recipient status (see the module docstring); idempotent and concurrent-safe."""
     settings = store.settings
@@ -171,9 +158,11 @@ def apply_recipient_status(
         return Outcome(job_id=None, status_class=status_class)
     if source == "callback":  # the report poller (status_source=both) polls silent jobs only
         store.set_fields(job_id, last_callback_ts=repr(time.time()))
-    record = store.get(job_id) or {}
+    record = store.get(job_id)
+    if record is None:  # expired between the lookup and now
+        return Outcome(job_id=None, status_class=status_class)
     reconciled = False
-    if message_id and record.get("status") == JobStatus.UNCERTAIN.value:
+    if message_id and record.status == JobStatus.UNCERTAIN:
         reconciled = bool(
             store.transition(
                 job_id,
@@ -187,15 +176,19 @@ def apply_recipient_status(
         )
         if reconciled:
             log.info("uncertain_send_reconciled", job_id=job_id, message_id=message_id)
-    known = message_id or record.get("idmensaje")
-    previous = (record.get("recipients") or {}).get(phone) or {}
-    if previous.get("status_class") in FINAL_CLASSES and previous.get("result_code") != result_code:
+    known = message_id or record.idmensaje
+    previous = record.recipients.get(phone)
+    if (
+        previous is not None
+        and previous.status_class in FINAL_CLASSES
+        and previous.result_code != result_code
+    ):
         # a final class is never replaced (e.g. a stale failure after certified)
         change = RecipientChange(
             phone=phone,
             changed=False,
-            previous_code=int(previous["result_code"]),
-            previous_class=str(previous["status_class"]),
+            previous_code=previous.result_code,
+            previous_class=previous.status_class,
             result_code=int(result_code),
             status_class=status_class.value,
         )
@@ -217,7 +210,7 @@ def apply_recipient_status(
             current_code=change.previous_code,
             source=source,
         )
-    job_status = refresh_job_status(store, job_id, source=source)
+    job_status = refresh_job_status(store, job_id, enqueue=enqueue, source=source)
     certificate_job_id = None
     if status_class is StatusClass.CERTIFIED and known:
         # whether or not this update changed anything: a trigger lost to a crash

@@ -16,15 +16,15 @@ from typing import Any, cast
 
 import structlog
 
-from worker.jobs.store import JobStore
-from worker.status_updates._shared import Enqueue, find_job
-from worker.status_updates.recipients import Outcome, apply_recipient_status
-from worker.web.callback_schema import (
+from mensatek.callbacks import (
     AttachmentEvent,
     InboundReply,
     StatusCallback,
     parse_callback,
 )
+from worker.jobs.store import JobStore
+from worker.status_updates._shared import Enqueue, find_job
+from worker.status_updates.recipients import Outcome, apply_recipient_status
 
 log = structlog.get_logger(__name__)
 
@@ -101,11 +101,11 @@ def apply_reply(store: JobStore, reply: InboundReply) -> str | None:
 
 
 def process_callback_fields(
-    store: JobStore, fields: Mapping[str, str], *, enqueue: Enqueue | None = None
+    store: JobStore, fields: Mapping[str, str], *, enqueue: Enqueue
 ) -> Outcome | str | None:
     """Parse a queued callback body and apply it (what the ``process_callback`` actor runs).
 
-    Raises :class:`~worker.web.callback_schema.CallbackInvalid` for a body that does not
+    Raises :class:`~mensatek.callbacks.CallbackInvalid` for a body that does not
     parse (the web validated it already, so this means a broken message).
     """
     callback = parse_callback(fields)

@@ -9,8 +9,7 @@
     GET  /openapi.json         the OpenAPI 3.1 document
 """
 
-from worker.web.app import check_web_settings, create_app
-from worker.web.callback_schema import (
+from mensatek.callbacks import (
     AttachmentEvent,
     Callback,
     CallbackInvalid,
@@ -18,6 +17,7 @@ from worker.web.callback_schema import (
     StatusCallback,
     parse_callback,
 )
+from worker.web.app import check_web_settings, create_app
 from worker.web.serving import max_request_body_bytes, waitress_options
 
 __all__ = [  # noqa: RUF022 - grouped

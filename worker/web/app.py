@@ -16,13 +16,7 @@ from werkzeug.exceptions import HTTPException
 from config.errors import ConfigError
 from config.settings import Settings
 from worker.web import callbacks, health, intake, metrics_route, openapi
-from worker.web.context import (
-    EnqueueJob,
-    QueueCallback,
-    WebContext,
-    default_enqueue_job,
-    default_queue_callback,
-)
+from worker.web.context import EnqueueJob, QueueCallback, WebContext
 
 log = structlog.get_logger(__name__)
 
@@ -67,8 +61,8 @@ def create_app(
     app.extensions["certsms"] = WebContext(
         settings=settings,
         redis=redis if redis is not None else Redis.from_url(settings.redis_url),
-        queue_callback=queue_callback or default_queue_callback,
-        enqueue_job=enqueue_job or default_enqueue_job,
+        queue_callback=queue_callback,
+        enqueue_job=enqueue_job,
     )
     for blueprint in (callbacks.bp, intake.bp, health.bp, openapi.bp, metrics_route.bp):
         app.register_blueprint(blueprint)

@@ -19,9 +19,9 @@ import structlog
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from mensatek.callbacks import CallbackInvalid, parse_callback
 from worker import metrics
 from worker.web.auth import BASIC_CHALLENGE, check_basic
-from worker.web.callback_schema import CallbackInvalid, parse_callback
 from worker.web.context import web_context
 
 log = structlog.get_logger(__name__)

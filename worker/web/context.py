@@ -1,23 +1,23 @@
-"""What the web app's views share: settings, Redis, and the two enqueue seams.
+"""What the web app's views share: settings, Redis, the job store and the two enqueue seams.
 
 Kept in ``app.extensions["certsms"]``; views read it with :func:`web_context`. The
-enqueue seams default to the real dramatiq producers (imported lazily, after the
-entry point has set up the broker) and can be replaced when building the app.
+enqueue seams default to a :class:`~worker.jobs.producer.Producer` on dramatiq's
+broker (the entry point sets it up before serving) and can be replaced when
+building the app (tests).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import dramatiq
 from flask import current_app
 from redis import Redis
 
 from config.settings import Settings
-
-if TYPE_CHECKING:
-    from worker.jobs.store import JobStore
+from worker.jobs.producer import Producer
+from worker.jobs.store import JobStore
 
 QueueCallback = Callable[[dict[str, str], str], str]
 """``(fields, received_at_iso) -> dramatiq message id``: durably queue one callback."""
@@ -26,38 +26,39 @@ EnqueueJob = Callable[[str, Mapping[str, Any], str | None], str]
 """``(kind, payload, idempotency_key) -> job id``: the producer API's generic enqueue."""
 
 
-def default_queue_callback(fields: dict[str, str], received_at: str) -> str:
-    """Send the callback to the ``process_callback`` actor (queue ``certsms.callbacks``)."""
-    from tasks.callbacks import queue_callback
-
-    return queue_callback(fields, received_at)
-
-
-def default_enqueue_job(kind: str, payload: Mapping[str, Any], idempotency_key: str | None) -> str:
-    """The producer API's ``tasks.enqueue`` (validates; raises InvalidRequest)."""
-    from tasks import enqueue
-
-    return str(enqueue(kind, payload, idempotency_key=idempotency_key))
-
-
-@dataclass
 class WebContext:
     """The app's collaborators (one per app)."""
 
-    settings: Settings
-    redis: Redis
-    queue_callback: QueueCallback = default_queue_callback
-    enqueue_job: EnqueueJob = default_enqueue_job
-    _store: JobStore | None = field(default=None, repr=False)
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        redis: Redis,
+        queue_callback: QueueCallback | None = None,
+        enqueue_job: EnqueueJob | None = None,
+    ) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.store = JobStore(redis, settings)
+        self._producer: Producer | None = None
+        self.queue_callback: QueueCallback = queue_callback or self._queue_callback
+        self.enqueue_job: EnqueueJob = enqueue_job or self._enqueue_job
 
     @property
-    def store(self) -> JobStore:
-        """The job store (created on first use: the jobs package is imported lazily)."""
-        if self._store is None:
-            from worker.jobs.store import JobStore
+    def producer(self) -> Producer:
+        """The producer on dramatiq's broker (created on first use, after the entry point
+        has set the broker up)."""
+        if self._producer is None:
+            self._producer = Producer(
+                self.redis, self.settings, broker=dramatiq.get_broker(), store=self.store
+            )
+        return self._producer
 
-            self._store = JobStore(self.redis, self.settings)
-        return self._store
+    def _queue_callback(self, fields: dict[str, str], received_at: str) -> str:
+        return self.producer.queue_callback(fields, received_at)
+
+    def _enqueue_job(self, kind: str, payload: Mapping[str, Any], key: str | None) -> str:
+        return self.producer.enqueue(kind, payload, idempotency_key=key)
 
 
 def web_context() -> WebContext:

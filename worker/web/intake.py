@@ -40,9 +40,16 @@ def intake_kinds() -> tuple[str, ...]:
         from mensatek.requests import KINDS
     except ImportError:  # the request models have not landed: the documented list
         return (
-            "send", "cancel", "reschedule", "certificate", "report", "upload",
-            "delete_file", "credits", "list_files",
-        )  # fmt: skip
+            "send",
+            "cancel",
+            "reschedule",
+            "certificate",
+            "report",
+            "upload",
+            "delete_file",
+            "credits",
+            "list_files",
+        )
     return tuple(KINDS)
 
 
@@ -96,20 +103,22 @@ def create_job(kind: str) -> tuple[Response, int]:
         return _json({"errors": [p.as_dict() for p in exc.problems]}, 422)
     except IdempotencyConflict as exc:
         log.info("intake_idempotency_conflict", kind=kind, job_id=exc.job_id)
-        return _json({"error": "Idempotency-Key already used with another payload",
-                      "job_id": exc.job_id}, 409)  # fmt: skip
-    record = context.store.get(job_id) or {}
+        return _json(
+            {"error": "Idempotency-Key already used with another payload", "job_id": exc.job_id},
+            409,
+        )
+    record = context.store.get(job_id)
     log.info("intake_enqueued", kind=kind, job_id=job_id, idempotency_key_given=key is not None)
-    return _json({"job_id": job_id, "status": str(record.get("status", "queued"))}, 202)
+    return _json({"job_id": job_id, "status": str(record.status if record else "queued")}, 202)
 
 
 @bp.get("/v1/jobs/<job_id>")
 def get_job(job_id: str) -> tuple[Response, int]:
-    """The job record, as the Python API's ``job_status`` returns it."""
+    """The job record as JSON (``JobRecord.to_dict()``, what ``certsms status --json`` prints)."""
     denied = _unauthorized()
     if denied is not None:
         return denied
     record = web_context().store.get(job_id)
     if record is None:
         return _json({"error": "no such job"}, 404)
-    return _json(record, 200)
+    return _json(record.to_dict(), 200)

@@ -72,19 +72,37 @@ _JOB = {
         "status": {
             "type": "string",
             "enum": [
-                "queued", "running", "in_flight", "sent", "scheduled", "delivered", "certified",
-                "evidence_stored", "rejected", "failed", "dead", "uncertain", "cancelled",
+                "queued",
+                "running",
+                "in_flight",
+                "sent",
+                "scheduled",
+                "delivered",
+                "certified",
+                "evidence_stored",
+                "rejected",
+                "failed",
+                "dead",
+                "uncertain",
+                "cancelled",
                 "succeeded",
             ],
         },
     },
     "required": ["status"],
     "additionalProperties": True,
-}  # fmt: skip
+}
 _KINDS = [
-    "send", "cancel", "reschedule", "certificate", "report", "upload", "delete_file",
-    "credits", "list_files",
-]  # fmt: skip
+    "send",
+    "cancel",
+    "reschedule",
+    "certificate",
+    "report",
+    "upload",
+    "delete_file",
+    "credits",
+    "list_files",
+]
 
 
 def _json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:

@@ -10,20 +10,17 @@ from __future__ import annotations
 
 from flask import Flask
 
+from config.logging import configure_logging
 from config.settings import Settings, load_settings
+from worker.runtime import setup
+from worker.web.app import create_app
 
 
 def build(settings: Settings | None = None) -> Flask:
-    """Settings → logging → broker (with the callbacks actor) → app."""
-    from config.logging import configure_logging
-    from worker.broker import setup
-    from worker.web.app import create_app
-
+    """Settings → logging → broker → app (callbacks are queued as plain messages)."""
     settings = settings or load_settings()
     configure_logging(settings)
     runtime = setup(settings)
-    import tasks.callbacks  # noqa: F401  (declares the callbacks actor on this broker)
-
     return create_app(settings, runtime.redis)
 
 
