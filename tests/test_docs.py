@@ -102,8 +102,13 @@ def test_docs_readme_fits_the_front_door_budget() -> None:
 def test_docs_readme_walks_through_a_first_job_on_the_first_screen() -> None:
     """The first screen of the README starts the stack, enqueues, watches and checks evidence."""
     first_screen = "\n".join(README.read_text(encoding="utf-8").splitlines()[:FIRST_SCREEN_LINES])
-    for step in ("make run", "certsms enqueue send", "enqueue_send", "certsms status",
-                 "certsms evidence"):  # fmt: skip
+    for step in (
+        "make run",
+        "certsms enqueue send",
+        "enqueue_send",
+        "certsms status",
+        "certsms evidence",
+    ):
         assert step in first_screen, f"{step!r} is not in the README's first screen"
 
 

@@ -22,20 +22,22 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
 from config.errors import CertsmsError
+
+if TYPE_CHECKING:
+    from worker.commands.stack import Stack
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 CALLBACK_USER = "mensatek"
@@ -95,63 +97,25 @@ def provider_date(moment: datetime) -> str:
 
 
 # --- the stack ---------------------------------------------------------------------------
-@dataclass
-class Stack:
-    """Everything the demo started, and how to reach it."""
-
-    settings: Any
-    redis: Any
-    sandbox: Any
-    web: Any
-    worker: Any
-    web_url: str
-
-    @property
-    def admin_url(self) -> str:
-        """The sandbox's admin API root."""
-        return str(self.sandbox.admin_url)
-
-    def sandbox_config(self, **changes: Any) -> None:
-        """Change the sandbox at run time through its admin API (as an operator would)."""
-        import requests
-
-        requests.post(self.admin_url + "config", json=changes, timeout=10).raise_for_status()
-
-    def sandbox_requests(self) -> list[dict[str, Any]]:
-        """The sandbox's request log."""
-        import requests
-
-        response = requests.get(self.admin_url + "requests", timeout=10)
-        response.raise_for_status()
-        return list(response.json())
-
-
 @contextmanager
 def running_stack(var_dir: Path, pace: Pace, *, threads: int) -> Iterator[Stack]:
     """Redis, sandbox, web and worker up for the ``with`` block; all stopped after it."""
-    import dramatiq
     from pydantic import SecretStr
-    from waitress.server import create_server
 
     from config.logging import configure_logging
     from config.settings import load_settings
     from sandbox import SandboxConfig, SandboxServer
-    from tasks.boot import setup
-    from worker.embedded_redis import EmbeddedRedis, free_port
-    from worker.web import create_app, waitress_options
+    from worker.commands.stack import running_stack as stack_of
+    from worker.embedded_redis import EmbeddedRedis
 
     callback_password = "demo-" + str(int(time.time()))
     redis_server = EmbeddedRedis().start()
     stopping: list[Callable[[], None]] = [redis_server.stop]
     try:
-        web_port = free_port()
         sandbox = SandboxServer(
             SandboxConfig(
                 port=0,
                 progression_interval_s=pace.progression_interval_s,
-                callback_url=f"http://127.0.0.1:{web_port}/callbacks/mensatek",
-                callback_user=CALLBACK_USER,
-                callback_password=callback_password,
                 initial_credits=1_000_000.0,
             )
         ).start()
@@ -180,34 +144,8 @@ def running_stack(var_dir: Path, pace: Pace, *, threads: int) -> Iterator[Stack]
         log_file = (var_dir / "demo.log").open("a", encoding="utf-8")
         stopping.append(log_file.close)
         configure_logging(settings, stream=log_file)
-        runtime = setup(settings)
-        server = create_server(
-            create_app(settings, runtime.redis),
-            host="127.0.0.1",
-            port=web_port,
-            threads=4,
-            ident="certsms-demo",
-            **waitress_options(settings),
-        )
-        web_thread = threading.Thread(target=server.run, name="demo-web", daemon=True)
-        web_thread.start()
-
-        def stop_web() -> None:
-            server.close()
-            server.task_dispatcher.shutdown()
-
-        stopping.append(stop_web)
-        worker = dramatiq.Worker(runtime.broker, worker_threads=threads, worker_timeout=100)
-        worker.start()
-        stopping.append(lambda: worker.stop(timeout=5_000))
-        yield Stack(
-            settings=settings,
-            redis=runtime.redis,
-            sandbox=sandbox,
-            web=server,
-            worker=worker,
-            web_url=f"http://127.0.0.1:{web_port}",
-        )
+        with stack_of(settings, sandbox, worker_threads=threads) as stack:
+            yield stack
     finally:
         for stop in reversed(stopping):
             with suppress(Exception):  # best effort: keep stopping the rest
