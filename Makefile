@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test check lint types bench demo clean
+.PHONY: run test check lint types bench demo clean mutation
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,8 @@ run: $(STAMP)
 	$(BIN)/certsms up --sandbox
 
 test: $(STAMP)
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+		echo "make test: no Chromium installed, the console's browser tests are skipped (apt-get install chromium)"
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
@@ -33,5 +35,13 @@ bench: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/certsms demo
 
+# Mutation testing of the core (job transitions, guard, answers, validation): not part of
+# `make test` (it runs each module's tests once per mutant: tens of minutes). docs/testing.md
+mutation: $(STAMP)
+	$(BIN)/python -m tools.mutation
+
+# Never touches var/certificates (the default evidence store) or var/redis (job records):
+# only the virtualenv, tool caches, run-time scratch files and quick benchmark output.
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache var
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache var/bench-quick
+	find var -maxdepth 1 \( -name '*.pid' -o -name '*.sock' -o -name '*.log' \) -delete 2>/dev/null || true

@@ -7,6 +7,8 @@
 4. concurrency  throughput with 200 ms provider latency ÷ min(limit, P×T÷latency), P = 1, 2, 4
 5. rate         achieved ÷ limit, and 1 s windows over the limit (3 processes × 4 threads)
 6. memory       RSS per worker process after 10,000 jobs, growth 5,000 → 10,000; certsms ÷ bare
+7. evidence     evidence lag (oldest certified send without its stored certificate) under
+                sustained sends at the default limits (``bench/evidence_lag.py``)
 
 Prints a table and writes ``bench/results/latest.json`` (machine, versions, settings)
 and the profiles ``profile-{enqueue,send}.txt`` next to it.
@@ -51,7 +53,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "send-plain.json"
 SEND_QUEUE = "certsms.send"
 FAR_ABOVE_LOAD = 100_000.0
-FIGURES = ("enqueue", "overhead", "concurrency", "rate", "profile")
+FIGURES = ("enqueue", "overhead", "concurrency", "rate", "evidence", "profile")
 
 
 def payload() -> dict[str, Any]:
@@ -383,6 +385,12 @@ class Bench:
             "note": "sandbox log times have 1 ms resolution",
         }
 
+    # --- 7. evidence lag ---------------------------------------------------------------------
+    def fig_evidence(self) -> None:
+        from bench.evidence_lag import figure
+
+        self.results["evidence"] = figure(self)
+
     # --- profile -------------------------------------------------------------------------------
     def fig_profile(self) -> None:
         from bench.profile_hot_path import profile
@@ -511,6 +519,21 @@ def table(results: dict[str, Any]) -> list[str]:
             "0",
             r["sliding_windows_over_limit"] == 0,
         )
+    if "evidence" in results:
+        for name, r in results["evidence"].items():
+            if not isinstance(r, dict):
+                continue
+            row(
+                f"7. evidence lag, {r['offered_sends_per_s']} sends/s for {r['load_s']} s "
+                f"(certificates {r['certificate_budget_per_s']:g}/s)",
+                f"max {r['max_lag_s']} s, at end {r['lag_at_end_of_load_s']} s",
+                f"halfway {r['lag_halfway_s']} s",
+                "—",
+                "bounded" if name == "default" else "report",
+                r["lag_at_end_of_load_s"] <= max(10.0, 2 * r["lag_halfway_s"])
+                if name == "default"
+                else None,
+            )
     if "memory" in results:
         r = results["memory"]
         last = r["jobs"][-1]

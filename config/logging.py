@@ -8,6 +8,13 @@ never reach a log:
 - the API token (by value, wherever it appears) and any ``Authorization`` header;
 - base64 payloads and ``(BASE64:p:…)`` macros, replaced by their length and sha256;
 - phone numbers, masked to their last 3 digits unless ``CERTSMS_LOG_PII=1``.
+
+dramatiq's own lines format whole messages into their text (``Failed to process
+message certsms.send(v=1, job_id=…, payload={… the SMS text, a tax id …})``): the
+:class:`DramatiqArgsFilter` on the handler replaces every message in a dramatiq
+record's arguments by its actor, message id and job id, and any dict or list argument
+(``Received args=%r kwargs=%r``) by its size, before the line is formatted. The
+payload never reaches a log, whatever the level.
 """
 
 from __future__ import annotations
@@ -137,15 +144,72 @@ class Redactor:
         return text
 
 
+def _safe_arg(value: Any) -> Any:
+    """A dramatiq log argument without the message's contents."""
+    if hasattr(value, "message_id") and hasattr(value, "actor_name"):
+        kwargs = getattr(value, "kwargs", None)
+        job_id = kwargs.get("job_id") if isinstance(kwargs, dict) else None
+        suffix = f", job_id={job_id}" if isinstance(job_id, str) else ""
+        return f"{value.actor_name}(message_id={value.message_id}{suffix})"
+    if isinstance(value, dict | list | tuple | set):
+        return f"[{type(value).__name__} of {len(value)} redacted]"
+    return value
+
+
+class DramatiqArgsFilter(logging.Filter):
+    """Keeps message payloads out of dramatiq's log lines (see the module docstring)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("dramatiq") and record.args:
+            if isinstance(record.args, dict):
+                record.args = {k: _safe_arg(v) for k, v in record.args.items()}
+            else:
+                record.args = tuple(_safe_arg(a) for a in record.args)
+        return True
+
+
 def _secrets_of(settings: Settings) -> list[str]:
-    values = [settings.mensatek_api_token, settings.callback_password, settings.intake_token]
+    values = [
+        settings.mensatek_api_token,
+        settings.callback_password,
+        settings.intake_token,
+        settings.console_users,
+    ]
     return [v.get_secret_value() for v in values if v is not None]
+
+
+def drop_none(
+    logger: object, method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Leave out fields whose value is None: a field on a line always has a value."""
+    for key in [k for k, v in event_dict.items() if v is None]:
+        del event_dict[key]
+    return event_dict
+
+
+class _CurrentStream(logging.StreamHandler):
+    """A handler writing to whatever ``sys.stdout`` (or ``sys.stderr``) is at each line,
+    not the object it was when logging was configured: a replaced and closed stream
+    (pytest's capture, a daemon's redirect) never makes a line fail."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self._name = name
+
+    @property
+    def stream(self) -> Any:
+        return getattr(sys, self._name)
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass  # StreamHandler.__init__ sets it; the stream is looked up at each line
 
 
 def build_processors(settings: Settings) -> list[Any]:
     """The shared processor chain (everything but the renderer)."""
     return [
         structlog.contextvars.merge_contextvars,
+        drop_none,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -182,8 +246,13 @@ def configure_logging(settings: Settings, *, stream: Any = None) -> None:
         foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *shared],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     )
-    handler = logging.StreamHandler(stream)
+    handler: logging.Handler
+    if stream is sys.stdout or stream is sys.stderr:
+        handler = _CurrentStream("stdout" if stream is sys.stdout else "stderr")
+    else:
+        handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
+    handler.addFilter(DramatiqArgsFilter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

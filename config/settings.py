@@ -48,6 +48,17 @@ class Settings(BaseSettings):
         default=DEFAULT_BASE_URL,
         validation_alias=AliasChoices("MENSATEK_BASE_URL", "mensatek_base_url"),
     )
+    redis_sentinels: str | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_SENTINELS", "redis_sentinels")
+    )
+    redis_master_name: str = Field(default="mymaster", min_length=1)
+    redis_sentinel_password: SecretStr | None = None
+    redis_require_durable: bool = False
+    redis_connect_timeout_s: float = Field(default=5.0, gt=0)
+    redis_retry_window_s: float = Field(default=30.0, ge=0)
+    redis_web_retry_window_s: float = Field(default=1.0, ge=0)
+    redis_wait_replicas: int = Field(default=0, ge=0, le=16)
+    redis_wait_timeout_ms: int = Field(default=1_000, ge=1)
     namespace: str = "certsms"
 
     # --- provider function paths (four are inferred; correctable without a release)
@@ -67,10 +78,17 @@ class Settings(BaseSettings):
     transport_retries: int = Field(default=2, ge=0, le=10)
     transport_backoff_s: float = Field(default=0.5, ge=0)
 
+    # --- the send on the wire (docs/provider.md §2.1) ---------------------------------
+    send_report: bool | None = None  # None: on when callbacks can be received
+    recipients_encoding: Literal["json_string", "array"] = "json_string"
+    contract_types_needing_pdf: Annotated[tuple[int, ...], NoDecode] = (18,)
+    credit_check_interval_s: int = Field(default=300, ge=1)
+
     # --- provider guard ------------------------------------------------------------
     rate_limit_per_s: float = Field(default=5.0, gt=0)
     rate_limit_send_per_s: float = Field(default=4.0, gt=0)
     rate_limit_query_per_s: float = Field(default=1.0, gt=0)
+    rate_limit_certificate_per_s: float | None = Field(default=None, gt=0)
     range_download_interval_s: float = Field(default=900.0, ge=0)
     limiter_max_sleep_s: float = Field(default=5.0, ge=0)
     limiter_jitter_allowance_s: float = Field(default=0.04, ge=0)
@@ -89,6 +107,7 @@ class Settings(BaseSettings):
     # --- jobs ------------------------------------------------------------------------
     job_retention_s: int = Field(default=90 * 86_400, ge=60)
     events_maxlen: int = Field(default=100_000, ge=100)
+    events_max_age_s: int = Field(default=7 * 86_400, ge=60)
     send_max_retries: int = Field(default=8, ge=0)
     query_max_retries: int = Field(default=8, ge=0)
     retry_min_backoff_ms: int = Field(default=1_000, ge=0)
@@ -118,18 +137,32 @@ class Settings(BaseSettings):
 
     # --- evidence store and web --------------------------------------------------------
     cert_dir: Path = Path("./var/certificates")
+    evidence_min_free_mb: float = Field(default=64.0, ge=0)
+    evidence_unavailable_backoff_s: float = Field(default=60.0, gt=0)
     callback_user: str | None = None
     callback_password: SecretStr | None = None
     callback_insecure: bool = False
     callback_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     intake_token: SecretStr | None = None
+    metrics_token: SecretStr | None = None
+    max_recipients_per_send: int = Field(default=10_000, ge=1)
+    web_routes: Literal["all", "callbacks", "intake"] = "all"
+    web_header_timeout_s: float = Field(default=10.0, gt=0)
+    web_body_timeout_s: float = Field(default=60.0, gt=0)
+    web_idle_timeout_s: float = Field(default=30.0, gt=0)
+    web_connection_limit: int = Field(default=1000, ge=10)
+    web_unauthorized_log_interval_s: float = Field(default=10.0, ge=0)
+    console_users: SecretStr | None = None
+    console_session_ttl_s: int = Field(default=8 * 3600, ge=60)
 
     # --- logging -------------------------------------------------------------------------
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_pii: bool = False
 
-    @field_validator("certified_codes", "poller_schedule_s", mode="before")
+    @field_validator(
+        "certified_codes", "poller_schedule_s", "contract_types_needing_pdf", mode="before"
+    )
     @classmethod
     def _int_list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -139,8 +172,8 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _redis_url_scheme(cls, value: str) -> str:
-        if not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        if not value.startswith(("redis://", "rediss://", "unix://", "redis+sentinel://")):
+            raise ValueError("must be a redis://, rediss://, unix:// or redis+sentinel:// URL")
         return value
 
     @field_validator("mensatek_base_url")
@@ -157,12 +190,39 @@ class Settings(BaseSettings):
             raise ValueError("must be non-empty, without spaces, ':', braces or glob characters")
         return value
 
+    @field_validator("console_users")
+    @classmethod
+    def _console_users(cls, value: SecretStr | None) -> SecretStr | None:
+        # the format is checked here so a typo stops the process at boot (see
+        # worker.web.console.users for the parser the console uses)
+        if value is None:
+            return value
+        for entry in filter(None, (e.strip() for e in value.get_secret_value().split(","))):
+            name, eq, rest = entry.partition("=")
+            role, colon, password_hash = rest.partition(":")
+            if not (eq and colon and name.strip() and password_hash):
+                raise ValueError(
+                    "each user must be NAME=ROLE:PASSWORD_HASH "
+                    "(make the hash with `certsms console hash-password`)"
+                )
+            if role not in ("viewer", "operator"):
+                raise ValueError(f"user {name!r}: role must be viewer or operator, not {role!r}")
+        return value
+
     def require_provider_credentials(self) -> None:
         """Stop with the variable's name unless both provider credentials are set."""
         if not self.mensatek_api_user:
             raise ConfigError("MENSATEK_API_USER", "is required to talk to the provider")
         if self.mensatek_api_token is None or not self.mensatek_api_token.get_secret_value():
             raise ConfigError("MENSATEK_API_TOKEN", "is required to talk to the provider")
+
+    @property
+    def report_wanted(self) -> bool:
+        """Whether sends carry ``Report=1``: ``send_report``, else whether callbacks can
+        be received (a callback user, or ``callback_insecure``)."""
+        if self.send_report is not None:
+            return self.send_report
+        return bool(self.callback_user) or self.callback_insecure
 
     def key(self, *parts: str) -> str:
         """A Redis key under this deployment's namespace: ``<namespace>:<part>:<part>``."""

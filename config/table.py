@@ -25,6 +25,19 @@ DESCRIPTIONS: dict[str, str] = {
     "mensatek_api_token": "API Token from the Mensatek panel (secret; never logged)",
     "mensatek_base_url": "Provider base URL; point it at the sandbox for development",
     "namespace": "Prefix of every Redis key certsms writes, the broker's included",
+    "redis_sentinels": "Sentinels watching the primary (`host:port,…`); REDIS_URL then gives "
+    "only the password, database and TLS (or use a `redis+sentinel://` REDIS_URL)",
+    "redis_master_name": "The primary's name as the Sentinels know it (`sentinel monitor NAME`)",
+    "redis_sentinel_password": "Password of the Sentinels themselves, when they require one",
+    "redis_require_durable": "Refuse to start when Redis keeps no AOF/RDB or may evict keys "
+    "(otherwise a loud warning at start-up)",
+    "redis_connect_timeout_s": "How long opening a Redis connection may take",
+    "redis_retry_window_s": "How long worker and CLI keep retrying a Redis command on a broken "
+    "connection (restart, failover) before it fails",
+    "redis_web_retry_window_s": "The same for the web process, which answers 503 after it",
+    "redis_wait_replicas": "Replicas that must hold each job write before it is acknowledged "
+    "(`WAIT`; 0: do not wait; 1 with Sentinel)",
+    "redis_wait_timeout_ms": "How long to wait for those replicas before going on with a warning",
     "function_send": "Path of the send function",
     "function_cancel": "Path of cancel (inferred name)",
     "function_reschedule": "Path of reschedule (inferred name)",
@@ -38,9 +51,21 @@ DESCRIPTIONS: dict[str, str] = {
     "read_timeout_s": "HTTP read timeout (a send that times out becomes `uncertain`)",
     "transport_retries": "Retries inside one client call, only where safe",
     "transport_backoff_s": "Base of the jittered exponential backoff of those retries",
+    "send_report": "Send `Report=1` so the provider posts status callbacks (enable the "
+    "real-time reports in its panel); unset: on when `CERTSMS_CALLBACK_USER` or "
+    "`CERTSMS_CALLBACK_INSECURE` is set",
+    "recipients_encoding": "`Destinatarios` on the wire: `json_string` (a JSON-encoded "
+    "string, as the v7 docs' example) or `array` (a native JSON array)",
+    "contract_types_needing_pdf": "Comma-separated `Tipocontrato` values known to need a "
+    "PDF (`(FILE:…)`/`(BASE64:…)`) in the message; other contract types may go without one",
+    "credit_check_interval_s": "While the account lacks credit: how often waiting sends "
+    "check the (cached) balance, and at most one send is tried per interval",
     "rate_limit_per_s": "Global request rate across all processes and hosts",
     "rate_limit_send_per_s": "Sub-budget for sends (below the global rate)",
-    "rate_limit_query_per_s": "Sub-budget for queries (report, credits, files, certificates)",
+    "rate_limit_query_per_s": "Sub-budget for queries (report, credits, files, date-range "
+    "certificates)",
+    "rate_limit_certificate_per_s": "Sub-budget for per-recipient certificate downloads "
+    "(default: the send rate, so evidence keeps pace with sends)",
     "range_download_interval_s": "At most one date-range certificate download per interval",
     "limiter_max_sleep_s": "Longer waits re-enqueue the job with a delay instead of sleeping",
     "limiter_jitter_allowance_s": "Slack added to each request's spacing so no 1 s window "
@@ -58,6 +83,7 @@ DESCRIPTIONS: dict[str, str] = {
     "report_cache_ttl_s": "Identical report queries answered from cache within this age",
     "job_retention_s": "Job records expire after this (default 90 days)",
     "events_maxlen": "Approximate length cap of the events stream",
+    "events_max_age_s": "Events older than this are trimmed from the stream (default 7 days)",
     "send_max_retries": "Retries of a send for transient errors before it is dead",
     "query_max_retries": "Retries of other jobs for transient errors before they are dead",
     "retry_min_backoff_ms": "Smallest retry backoff (jittered, exponential)",
@@ -88,11 +114,28 @@ DESCRIPTIONS: dict[str, str] = {
     "certificate download re-enqueued",
     "evidence_give_up_s": "Stop retrying a certificate download after this (loud alert)",
     "cert_dir": "Where certificate ZIPs and the manifest are stored",
+    "evidence_min_free_mb": "Free space the evidence store needs before a certificate is "
+    "downloaded; below it downloads wait (no provider request)",
+    "evidence_unavailable_backoff_s": "How long a certificate download waits when the "
+    "evidence store is full or unwritable, doubling per attempt up to evidence_retry_s",
     "callback_user": "Basic user the provider's callbacks must present",
     "callback_password": "Basic password of the callbacks (secret)",
     "callback_insecure": "Accept callbacks without credentials (explicit opt-in; warns)",
     "callback_max_body_bytes": "Largest callback body accepted",
     "intake_token": "Bearer token of the HTTP intake API (secret)",
+    "metrics_token": "When set, `GET /metrics` wants `Authorization: Bearer <token>` (secret)",
+    "max_recipients_per_send": "Most recipients one send may name; more is refused at enqueue",
+    "web_routes": "What `certsms web` serves: `all`, `callbacks` or `intake` (one port each)",
+    "web_header_timeout_s": "A request's line and headers must arrive within this, or it is closed",
+    "web_body_timeout_s": "A request's body must arrive within this after its headers",
+    "web_idle_timeout_s": "A connection with no request in progress is closed after this",
+    "web_connection_limit": "Most connections `certsms web` holds open at once",
+    "web_unauthorized_log_interval_s": "At most one log line per route per interval for "
+    "refused credentials (the rest are counted)",
+    "console_users": "Who may use the web console at /console/: comma-separated "
+    "`NAME=ROLE:PASSWORD_HASH`, ROLE `viewer` (looks; phones masked) or `operator` (acts; sees "
+    "phones); hashes from `certsms console hash-password` (secret; unset: console off)",
+    "console_session_ttl_s": "A console login lasts this long",
     "log_format": "auto (JSON unless a TTY), json or console",
     "log_level": "DEBUG, INFO, WARNING or ERROR",
     "log_pii": "1 shows phone numbers in logs (masked to the last 3 digits otherwise)",

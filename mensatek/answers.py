@@ -15,6 +15,9 @@ Decisions where the provider's behaviour is unknown:
   rejection for every other function (a send with ``Res`` 0 sent nothing).
 - An answer without a usable ``Res`` is ``ProviderUnavailable``, except credits
   (v5 answered only ``Cred``; ``Cred`` -1 meant an authentication error).
+- A send whose answer carries ``CreditosNecesarios`` ("only if the message cannot be
+  sent due to lack of credits", the v7 docs' one signal) is
+  :class:`InsufficientCredits` whatever its ``Res`` (0, -2 or another code).
 """
 
 from __future__ import annotations
@@ -43,7 +46,10 @@ IDEMPOTENT: frozenset[str] = frozenset({"certificate", "report", "list_files", "
 
 _COMMON = {-1: "authentication error", -3: "error in the call data"}
 _MEANINGS: dict[str, dict[int, str]] = {
-    "send": {0: "nothing was sent", -2: "not enough credits"},
+    "send": {
+        0: "nothing was sent",
+        -2: "v5: not enough credits; v7 says that by CreditosNecesarios only",
+    },
     "cancel": {
         -2: "unknown message or not this account's",
         -4: "already sent",
@@ -141,6 +147,17 @@ def error_for_answer(
             request_id=request_id,
         )
 
+    if function == "send" and (res is None or res <= 0):
+        needed = answer.get_float("CreditosNecesarios", "CredNecesarios")
+        if needed is not None:
+            error = make(
+                InsufficientCredits,
+                f"not enough credits: {needed:g} needed (Res {res}, CreditosNecesarios)",
+            )
+            assert isinstance(error, InsufficientCredits)
+            error.credits_needed = needed
+            error.credits_available = answer.get_float("Cred", "Creditos")
+            return error
     if res is None:
         credits = answer.get_float("Cred")
         if function == "credits" and credits is not None:
@@ -155,13 +172,7 @@ def error_for_answer(
         return None
     if ok:
         return make(ProviderUnavailable, f"HTTP {http_status} with Res {res}")
-    message = f"Res {res} ({meaning(function, res)})"
-    if function == "send" and res == -2:
-        error = make(InsufficientCredits, message)
-        assert isinstance(error, InsufficientCredits)
-        error.credits_needed = answer.get_float("CreditosNecesarios", "CredNecesarios")
-        return error
-    return make(_rejection(function, res), message)
+    return make(_rejection(function, res), f"Res {res} ({meaning(function, res)})")
 
 
 def _rejection(function: str, res: int) -> type[ProviderRejected]:

@@ -3,17 +3,22 @@
 Mensatek POSTs one callback per recipient status change (``Servicio=SMSCERTIFICADO``),
 per recipient event on a PDF attachment (``EVENTOSSMSCERTIFICADO``) and per inbound
 reply (``SMSRECIBIDO``); docs/provider.md §5. Every value may arrive as a string; field names
-are matched case-insensitively. :func:`parse_callback` turns a flat mapping into
-:class:`StatusCallback`, :class:`AttachmentEvent` or :class:`InboundReply`, or raises
-:class:`CallbackInvalid` naming the field and the reason (the web answers 422).
+are matched case-insensitively.
 
-We require only what processing needs, so that a harmless omission by the provider
-does not turn into an endless retry loop: status callbacks need ``Resultado``,
-``Movil`` and ``idMensaje`` or ``Referencia``; events need ``idMensaje`` (or
-``idEnvio``), ``Telefono`` and ``TipoEvento``; replies need ``Mensaje``. Fields that
-are present must parse (numbers as integers, dates as provider dates). Phones, dates
-and yes/no values are read by the same helpers as the client's requests and answers
-(:mod:`mensatek.phones`, :mod:`mensatek.dates`, :mod:`mensatek.values`).
+A notification must never be lost, so :func:`read_callback` never refuses one: it
+gives :class:`StatusCallback`, :class:`AttachmentEvent` or :class:`InboundReply`
+with a list of warnings (an unknown field, an empty or oddly typed optional field
+read as absent), or an :class:`UnrecognisedCallback` (an unknown ``Servicio``, a
+required field missing or unreadable) that is kept, with its raw body, but applied
+to nothing. :func:`parse_callback` is the strict reading: it raises
+:class:`CallbackInvalid` naming the field where :func:`read_callback` would give an
+``UnrecognisedCallback``.
+
+Processing needs: status callbacks ``Resultado``, ``Movil`` and ``idMensaje`` or
+``Referencia``; events ``idMensaje`` (or ``idEnvio``), ``Telefono`` and
+``TipoEvento``; replies ``Mensaje``. Phones, dates and yes/no values are read by the
+same helpers as the client's requests and answers (:mod:`mensatek.phones`,
+:mod:`mensatek.dates`, :mod:`mensatek.values`).
 """
 
 from __future__ import annotations
@@ -102,23 +107,108 @@ class InboundReply:
     kind = SERVICE_REPLY
 
 
+@dataclass(frozen=True)
+class UnrecognisedCallback:
+    """An authenticated callback certsms cannot apply: kept with its raw body, shown,
+    never applied to a job's status."""
+
+    service: str | None  # Servicio as given (None when absent)
+    reason: str  # why it cannot be applied
+    field: str | None  # the field at fault, when one is
+    message_id: int | None  # idMensaje / idEnvio / idM, when readable (to find the job)
+    reference: str | None  # Referencia, when given
+
+    kind = "unrecognised"
+
+
 Callback = StatusCallback | AttachmentEvent | InboundReply
+
+KNOWN_FIELDS: dict[str, frozenset[str]] = {
+    SERVICE_STATUS: frozenset(
+        name.lower()
+        for name in (
+            "Servicio",
+            "Resultado",
+            "Remitente",
+            "Movil",
+            "Fecha",
+            "Segundos",
+            "idMensaje",
+            "idEnvio",
+            "Referencia",
+            "idReport",
+            "CSV",
+        )
+    ),
+    SERVICE_EVENT: frozenset(
+        name.lower()
+        for name in (
+            "Servicio",
+            "Fichero",
+            "TipoAdjunto",
+            "Fecha",
+            "Telefono",
+            "TipoEvento",
+            "idEnvio",
+            "idMensaje",
+            "Valor",
+            "Referencia",
+            "IP",
+            "Puerto",
+        )
+    ),
+    SERVICE_REPLY: frozenset(
+        name.lower()
+        for name in (
+            "Servicio",
+            "timestamp",
+            "Fecha",
+            "Movil",
+            "Remitente",
+            "Mensaje",
+            "idR",
+            "idM",
+            "EsCert",
+            "Referencia",
+        )
+    ),
+}
+"""The fields the v7 docs list per ``Servicio``; others are kept and warned about."""
 
 
 class _Fields:
-    """Case-insensitive access to a flat mapping of scalar values."""
+    """Case-insensitive access to a flat mapping of scalar values.
 
-    def __init__(self, raw: Mapping[str, Any]) -> None:
+    ``lenient``: an optional field that does not parse is read as absent and noted in
+    :attr:`warnings` instead of raising.
+    """
+
+    def __init__(self, raw: Mapping[str, Any], *, lenient: bool = False) -> None:
         self._values: dict[str, str] = {}
+        self.lenient = lenient
+        self.warnings: list[str] = []
         for key, value in raw.items():
             if isinstance(value, list) and len(value) == 1:  # form parsers may give lists
                 value = value[0]
             if value is None:
                 continue
             if isinstance(value, dict | list):
-                raise CallbackInvalid("must be a single value", field=str(key))
+                if not lenient:
+                    raise CallbackInvalid("must be a single value", field=str(key))
+                self.warnings.append(f"{key}: not a single value; ignored")
+                continue
             text = ("true" if value else "false") if isinstance(value, bool) else str(value)
             self._values[str(key).lower()] = text.strip()
+
+    def names(self) -> set[str]:
+        """The (lower-case) names present."""
+        return set(self._values)
+
+    def _odd(self, name: str, reason: str, *, required: bool) -> None:
+        """An unreadable value: raise when required or strict; else warn (read as absent)."""
+        if required or not self.lenient:
+            raise CallbackInvalid(reason, field=name)
+        self.warnings.append(f"{name}: {reason}, got {self._values.get(name.lower(), '')[:40]!r}")
 
     def text(self, name: str, *, required: bool = False, alias: str | None = None) -> str | None:
         value = self._values.get(name.lower())
@@ -137,7 +227,8 @@ class _Fields:
         if value.endswith(".0"):
             value = value[:-2]
         if not _INT_RE.match(value):
-            raise CallbackInvalid("must be an integer", field=name)
+            self._odd(name, "must be an integer", required=required)
+            return None
         return int(value)
 
     def date(self, name: str) -> datetime | None:
@@ -147,7 +238,8 @@ class _Fields:
         try:
             return parse_callback_datetime(value)
         except ValueError:
-            raise CallbackInvalid("must be a date like YYYY-MM-DD HH:MM:SS", field=name) from None
+            self._odd(name, "must be a date like YYYY-MM-DD HH:MM:SS", required=False)
+            return None
 
     def phone(self, name: str, *, required: bool = False) -> str | None:
         value = self.text(name, required=required)
@@ -155,19 +247,55 @@ class _Fields:
             return None
         phone = canonical_phone(value)
         if not is_plausible_phone(phone):
-            raise CallbackInvalid("must be a phone number", field=name)
+            self._odd(name, "must be a phone number", required=required)
+            return None
         return phone
 
     def boolean(self, name: str) -> bool:
         flag = parse_bool(self.text(name) or "")
         if flag is None:
-            raise CallbackInvalid("must be true or false", field=name)
+            self._odd(name, "must be true or false", required=False)
+            return False
         return flag
 
 
 def parse_callback(raw: Mapping[str, Any]) -> Callback:
     """Parse one callback body (already decoded from JSON or form) or raise CallbackInvalid."""
-    fields = _Fields(raw)
+    return _parse(_Fields(raw))
+
+
+def read_callback(raw: Mapping[str, Any]) -> tuple[Callback | UnrecognisedCallback, list[str]]:
+    """Read one callback body without ever refusing it: the callback (or an
+    :class:`UnrecognisedCallback`) and the warnings about it (see the module docstring)."""
+    fields = _Fields(raw, lenient=True)
+    try:
+        callback: Callback | UnrecognisedCallback = _parse(fields)
+    except CallbackInvalid as exc:
+        callback = UnrecognisedCallback(
+            service=fields.text("Servicio"),
+            reason=exc.reason,
+            field=exc.field,
+            message_id=_any_message_id(fields),
+            reference=fields.text("Referencia"),
+        )
+        return callback, [*fields.warnings, str(exc)]
+    known = KNOWN_FIELDS[callback.kind]
+    unknown = sorted(fields.names() - known)
+    warnings = list(fields.warnings)
+    if unknown:
+        warnings.append("unknown fields kept: " + ", ".join(name[:40] for name in unknown[:20]))
+    return callback, warnings
+
+
+def _any_message_id(fields: _Fields) -> int | None:
+    for name in ("idMensaje", "idEnvio", "idM"):
+        value = fields.text(name)
+        if value and _INT_RE.match(value) and int(value) > 0:
+            return int(value)
+    return None
+
+
+def _parse(fields: _Fields) -> Callback:
     service = (fields.text("Servicio", required=True) or "").upper()
     if service == SERVICE_STATUS:
         message_id = fields.integer("idMensaje", alias="idEnvio")

@@ -7,6 +7,8 @@ separate connect and read timeouts). Every call POSTs a JSON body with
 updates :attr:`MensatekClient.last_credits` from the answer's ``Cred``. Answers
 become errors in :mod:`mensatek.answers` only; transport retries follow
 :mod:`mensatek.retrying` (a send is never re-posted after its body may have left).
+Each retry is a new request (its own id) and passes the provider guard when one
+is installed (:func:`mensatek.retrying.gated_attempts`).
 The client is thread-safe as far as ``requests`` sessions are.
 """
 
@@ -27,7 +29,13 @@ import structlog
 from requests.adapters import HTTPAdapter
 
 from config.settings import Settings
-from mensatek._download import CHUNK_BYTES, looks_like_zip, store_zip
+from mensatek._download import (
+    CHUNK_BYTES,
+    looks_like_pdf,
+    looks_like_zip,
+    store_pdf_as_zip,
+    store_zip,
+)
 from mensatek._transport import (
     SupportsParams,
     SupportsUpload,
@@ -58,8 +66,19 @@ __all__ = ["MensatekClient", "SupportsParams", "SupportsUpload", "is_retryable",
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
 
+RANGE_PARAMS = ("Fechainicio", "Fechafin")
+"""Parameters of a date-range certificate download (never repeated inside a call)."""
+
 ERROR_BODY_MAX_BYTES = 1024 * 1024
 """A non-ZIP certificate answer longer than this is not read further (it is not an answer)."""
+
+
+def _checked(result: UploadResult) -> UploadResult:
+    """Log an upload whose final name (the provider's) breaks the v7 rule: a ``(FILE:…)``
+    macro naming it would be refused locally."""
+    if result.name_problem:
+        log.warning("library_name_unusable", name=(result.name or "")[:60], function="upload")
+    return result
 
 
 def _user_agent() -> str:
@@ -102,8 +121,25 @@ class MensatekClient:
 
     # --- the nine functions ----------------------------------------------------------
     def send(self, req: SupportsParams) -> SendResult:
-        """``EnviarSMSCERTIFICADO``: send a Certified SMS or Contract SMS (never re-posted)."""
-        return SendResult.from_response(self._call("send", req.to_params()))
+        """``EnviarSMSCERTIFICADO``: send a Certified SMS or Contract SMS (never re-posted).
+
+        ``Report=1`` when the settings want status callbacks (``report_wanted``);
+        ``Destinatarios`` as a JSON-encoded string or an array (``recipients_encoding``);
+        docs/provider.md §2.1.
+        """
+        return SendResult.from_response(self._call("send", self.send_params(req)))
+
+    def send_params(self, req: SupportsParams) -> dict[str, object]:
+        """The parameters a send posts (without ``Resp``), as the settings shape them."""
+        params = dict(req.to_params())
+        if self._settings.report_wanted:
+            params["Report"] = 1
+        recipients = params.get("Destinatarios")
+        if self._settings.recipients_encoding == "json_string" and isinstance(recipients, list):
+            params["Destinatarios"] = json.dumps(
+                recipients, ensure_ascii=False, separators=(",", ":")
+            )
+        return params
 
     def cancel(self, req: SupportsParams) -> CancelResult:
         """Cancel a scheduled message (``CancelarSMSCERTIFICADO``)."""
@@ -121,16 +157,21 @@ class MensatekClient:
         """Upload a file to the library (``CargarFichero``), BASE64 in JSON or FILES multipart."""
         params = dict(req.to_params())
         if str(req.mode).upper() != "FILES":
-            return UploadResult.from_response(self._call("upload", params))
+            return _checked(UploadResult.from_response(self._call("upload", params)))
         fields = {k: v for k, v in params.items() if k.lower() not in ("contenido", "tipo")}
         form = {k: form_value(v) for k, v in fields.items()} | {"Tipo": "FILES"}
         mime = mimetypes.guess_type(req.name)[0] or "application/octet-stream"
         files = {"Fichero": (req.name, req.content, mime)}
-        return UploadResult.from_response(self._call("upload", form, files=files))
+        return _checked(UploadResult.from_response(self._call("upload", form, files=files)))
 
     def list_files(self) -> ListFilesResult:
-        """The files in the account's library (``ListarFicheros``)."""
-        return ListFilesResult.from_response(self._call("list_files", {}))
+        """The files in the account's library (``ListarFicheros``); a name that breaks the v7
+        rule is logged (``library_name_unusable``) and flagged by ``FileEntry.name_problem``."""
+        result = ListFilesResult.from_response(self._call("list_files", {}))
+        for entry in result.files:
+            if entry.name_problem:
+                log.warning("library_name_unusable", name=entry.name[:60], function="list_files")
+        return result
 
     def delete_file(self, req: SupportsParams) -> DeleteFileResult:
         """Delete a library file (``BorrarFichero``)."""
@@ -141,10 +182,19 @@ class MensatekClient:
         return CreditsResult.from_response(self._call("credits", {}))
 
     def certificate(self, req: SupportsParams, dest: Path) -> CertificateResult:
-        """Download the certificate ZIP (``GetSMSCERTIFICADO``) to ``dest`` (temp file + rename)."""
+        """Download the certificate (``GetSMSCERTIFICADO``) to ``dest`` as a ZIP (temp file +
+        rename). A bare PDF answer is stored as a ZIP holding that PDF (docs/provider.md §6).
+
+        A date-range download (``Fechainicio``/``Fechafin``) is never repeated inside
+        the call: the provider blocks continuous ones (docs/provider.md §2.4).
+        """
         params = req.to_params()
-        request_id = uuid.uuid4().hex
-        return self._retrying("certificate", lambda: self._download(params, Path(dest), request_id))
+        retries = 0 if any(k in params for k in RANGE_PARAMS) else None
+        return self._retrying(
+            "certificate",
+            lambda: self._download(params, Path(dest), uuid.uuid4().hex),
+            retries=retries,
+        )
 
     def close(self) -> None:
         """Close the pooled connections (only of a session this client created)."""
@@ -158,11 +208,13 @@ class MensatekClient:
         self.close()
 
     # --- one call ------------------------------------------------------------------------
-    def _retrying(self, function: str, attempt: Callable[[], T]) -> T:
+    def _retrying(
+        self, function: str, attempt: Callable[[], T], *, retries: int | None = None
+    ) -> T:
         return call_with_retries(
             attempt,
             function=function,
-            retries=self._settings.transport_retries,
+            retries=self._settings.transport_retries if retries is None else retries,
             base_backoff_s=self._settings.transport_backoff_s,
             sleep=self._sleep,
         )
@@ -170,8 +222,10 @@ class MensatekClient:
     def _call(
         self, function: str, params: Mapping[str, object], *, files: dict[str, Any] | None = None
     ) -> Answer:
-        request_id = uuid.uuid4().hex
-        return self._retrying(function, lambda: self._attempt(function, params, files, request_id))
+        # every attempt is a new request with its own id (mensatek.retrying)
+        return self._retrying(
+            function, lambda: self._attempt(function, params, files, uuid.uuid4().hex)
+        )
 
     def _attempt(
         self,
@@ -269,7 +323,16 @@ class MensatekClient:
         with self._post(function, request_id, params, stream=True) as response:
             try:
                 chunks = response.iter_content(CHUNK_BYTES)
-                head = read_head(chunks, 4)
+                head = read_head(chunks, 5)
+                if response.status_code == 200 and looks_like_pdf(head):
+                    result = store_pdf_as_zip(head, chunks, dest, params)
+                    log.info(
+                        "certificate_downloaded",
+                        request_id=request_id,
+                        size=result.size_bytes,
+                        format="pdf",
+                    )
+                    return result
                 if response.status_code == 200 and looks_like_zip(head):
                     result = store_zip(head, chunks, dest)
                     log.info(

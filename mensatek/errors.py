@@ -9,7 +9,8 @@ token is never carried.
     │   ├── InvalidRequest               local validation failed; nothing was sent
     │   ├── ProviderRejected             the provider answered a negative Res
     │   │   ├── AuthenticationFailed       Res -1 or HTTP 401
-    │   │   ├── InsufficientCredits        Res -2 on a send (credits_needed)
+    │   │   ├── InsufficientCredits        CreditosNecesarios in a send's answer (any Res);
+    │   │   │                              not memoised: the send waits for a top-up
     │   │   ├── BadRequestData             Res -3 (the provider's Error text); upload -2
     │   │   ├── NotCancellable             cancel/reschedule -4/-5 (already sent/cancelled)
     │   │   ├── BadDate                    reschedule -6
@@ -105,11 +106,32 @@ class AuthenticationFailed(ProviderRejected):
 
 
 class InsufficientCredits(ProviderRejected):
-    """Raised on a send's ``Res`` -2: the account lacks ``credits_needed`` credits."""
+    """Raised when a send's answer carries ``CreditosNecesarios`` (whatever its ``Res``):
+    the account has ``credits_available`` and the send needs ``credits_needed``.
 
-    def __init__(self, message: str, *, credits_needed: float | None = None, **kw: object) -> None:
+    A ``ProviderRejected`` by family but not a rejection in effect: the request was
+    right and works after a top-up, so it is never memoised, never counted against
+    the rejection budget and never fails a job (docs/provider.md §3.1).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        credits_needed: float | None = None,
+        credits_available: float | None = None,
+        **kw: object,
+    ) -> None:
         super().__init__(message, **kw)  # type: ignore[arg-type]
         self.credits_needed = credits_needed
+        self.credits_available = credits_available
+
+    def as_dict(self) -> dict[str, object]:
+        """The error with the credits needed and available."""
+        data = super().as_dict()
+        data["credits_needed"] = self.credits_needed
+        data["credits_available"] = self.credits_available
+        return data
 
 
 class BadRequestData(ProviderRejected):

@@ -25,8 +25,12 @@ _MACRO_RE = re.compile(
     r":(?:(?P<protocol>[012]):)?(?P<content>[^()]*)\)",
     re.IGNORECASE,
 )
-# Library names: up to 15 letters or digits, a dot, an extension of letters or digits.
-FILE_NAME_RE = re.compile(r"^[A-Za-z0-9]{1,15}\.[A-Za-z0-9]{1,10}$")
+# Library names (docs/provider.md §8.4): "a maximum of 15 characters (only letters and
+# numbers)" including the extension: letters or digits, one dot, an extension, 15 in all.
+FILE_NAME_MAX_CHARS = 15
+FILE_NAME_RE = re.compile(r"^(?=.{3,15}$)[A-Za-z0-9]+\.[A-Za-z0-9]+$")
+LINK_TYPES = frozenset(V7_TYPES)
+"""Macros that need ``Links=1`` on the send (docs/provider.md §8.3)."""
 _B64_WS_RE = re.compile(r"\s+")
 
 
@@ -62,6 +66,23 @@ def parse_macros(text: str) -> list[Macro]:
             )
         )
     return found
+
+
+def library_name_problem(name: str) -> str | None:
+    """Why a library file name breaks "a maximum of 15 characters (only letters and
+    numbers)" with its extension (docs/provider.md §8.4), or None."""
+    if FILE_NAME_RE.match(name):
+        return None
+    return (
+        f"must be at most {FILE_NAME_MAX_CHARS} characters in all: letters or digits, "
+        "one dot and the extension (e.g. contrato1.pdf)"
+    )
+
+
+def needs_links(text: str) -> bool:
+    """Whether ``text`` holds a (FILE|BASE64|LINK|IMG) macro, which the provider only
+    interprets with ``Links=1``."""
+    return any(macro.type in LINK_TYPES for macro in parse_macros(text))
 
 
 def strip_macros(text: str, macros: list[Macro] | None = None) -> str:
@@ -114,7 +135,7 @@ def macro_problems(macro: Macro) -> list[str]:
             return [f"{label}: {exc}"]
     elif macro.type == "FILE" and not FILE_NAME_RE.match(content):
         return [
-            f"{label}: library file name {content[:40]!r} must be up to 15 letters or "
-            "digits plus an extension (e.g. contrato.pdf)"
+            f"{label}: library file name {content[:40]!r} must be at most 15 characters, "
+            "letters or digits and one dot before the extension (e.g. contrato.pdf)"
         ]
     return []

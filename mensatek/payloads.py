@@ -1,11 +1,13 @@
 """Reading payloads (CLI, HTTP, job records) into validated request models.
 
 Keys are the provider's names (case-insensitive, with the aliases ``Referencia``
-and ``TipoContrato``…) or the Python field names. ``Destinatarios`` may be a list
-of dicts, a single dict, a list of phones, a JSON string, or a ``;``/``,``-separated
-string (:func:`read_recipients`, the one reader of it). Values are converted by the
-field reader in :mod:`mensatek._reader`. Problems found while reading (unknown keys,
-wrong types) and the rules of :mod:`mensatek.validation` are raised together as one
+and ``TipoContrato``…) or the Python field names; ``Resp`` is accepted and
+ignored (the client always asks for JSON), so the provider's own examples load.
+``Destinatarios`` may be a list of dicts, a single dict, a list of phones, a JSON
+string, or a ``;``/``,``-separated string (:func:`read_recipients`, the one reader
+of it). Values are converted by the field reader in :mod:`mensatek._reader`.
+Problems found while reading (unknown keys, wrong types) and the rules of
+:mod:`mensatek.validation` are raised together as one
 :class:`~mensatek.errors.InvalidRequest`.
 """
 
@@ -13,12 +15,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Literal, cast
 
 from mensatek._reader import FieldSpec, PayloadReader
 from mensatek.errors import FieldProblem, InvalidRequest
+from mensatek.macros import needs_links
 from mensatek.requests import (
     KINDS,
     CancelRequest,
@@ -58,7 +61,11 @@ SEND_FIELDS = (
     _F("foreign_tax_id", "foreign_tax_id"),
     _F("transliterate", "transliterate"),
     _F("delete_files_after_certificate", "delete_files_after_certificate", ("Autoborrado",)),
+    _F("links", "Links"),
 )
+IGNORED_KEYS = frozenset({"resp"})
+"""Keys read and dropped: ``Resp`` (the client always asks for JSON), so a payload copied
+from the provider's examples is accepted."""
 MESSAGE_ID = _F("message_id", "Idmensaje")
 _PHONE_KEYS = frozenset({"movil", "phone", "telefono"})
 _SPLIT_RE = re.compile(r"[;,]")
@@ -72,12 +79,18 @@ def _now(now: datetime | None) -> datetime:
     return now
 
 
-def _finish(reader: PayloadReader, req: Request, *, kind: str, now: datetime) -> None:
+def _finish(
+    reader: PayloadReader,
+    req: Request,
+    *,
+    kind: str,
+    now: datetime,
+    pdf_contract_types: Iterable[int] | None = None,
+) -> None:
     """Raise InvalidRequest with the reading problems plus the model's (for unbroken fields)."""
     broken = {p.python_name for p in reader.problems}
-    problems = reader.problems + [
-        p for p in validate_request(req, now=now) if p.python_name not in broken
-    ]
+    checked = validate_request(req, now=now, pdf_contract_types=pdf_contract_types)
+    problems = reader.problems + [p for p in checked if p.python_name not in broken]
     if problems:
         raise InvalidRequest(problems, function=kind)
 
@@ -88,6 +101,7 @@ def _reader(payload: object, specs: tuple[FieldSpec, ...], kind: str) -> Payload
     if not isinstance(payload, Mapping):
         problem = FieldProblem("payload", "payload", f"a {kind} payload must be a JSON object")
         raise InvalidRequest([problem], function=kind)
+    payload = {k: v for k, v in payload.items() if str(k).lower() not in IGNORED_KEYS}
     return PayloadReader(payload, specs, kind=kind)
 
 
@@ -153,16 +167,33 @@ def _recipient(item: object) -> Recipient | str:
     return Recipient(str(phone), variables)
 
 
+def _links(reader: PayloadReader, message: str) -> bool | None:
+    """``Links`` as given, or None when it says what the message implies anyway (so a
+    request read back from its own parameters is the same request)."""
+    if reader.raw("links") is None:
+        return None
+    links = reader.boolean("links")
+    return None if links == needs_links(message) else links
+
+
 def send_request_from_payload(
-    payload: Mapping[str, object], *, now: datetime | None = None
+    payload: Mapping[str, object],
+    *,
+    now: datetime | None = None,
+    pdf_contract_types: Iterable[int] | None = None,
 ) -> SendRequest:
-    """Build a :class:`SendRequest` and validate it; raise ``InvalidRequest`` with every problem."""
+    """Build a :class:`SendRequest` and validate it; raise ``InvalidRequest`` with every problem.
+
+    ``pdf_contract_types``: the contract types that must carry a PDF (default
+    :data:`mensatek.validation.PDF_CONTRACT_TYPES`).
+    """
     now = _now(now)
     r = _reader(payload, SEND_FIELDS, "send")
+    message = r.string("message", required=True, strip=False) or ""
     req = SendRequest(
         sender=r.string("sender", required=True) or "",
         recipients=read_recipients(r),
-        message=r.string("message", required=True, strip=False) or "",
+        message=message,
         contact=r.string("contact", required=True) or "",
         contact_phone=r.string("contact_phone", required=True) or "",
         contact_tax_id=r.string("contact_tax_id", required=True) or "",
@@ -182,8 +213,9 @@ def send_request_from_payload(
         foreign_tax_id=r.boolean("foreign_tax_id"),
         transliterate=r.boolean("transliterate"),
         delete_files_after_certificate=r.boolean("delete_files_after_certificate"),
+        links=_links(r, message),
     )
-    _finish(r, req, kind="send", now=now)
+    _finish(r, req, kind="send", now=now, pdf_contract_types=pdf_contract_types)
     return req
 
 
@@ -238,19 +270,33 @@ _BUILDERS: dict[str, tuple[tuple[FieldSpec, ...], Callable[[PayloadReader, datet
 }
 
 
+def field_specs(kind: str) -> tuple[FieldSpec, ...]:
+    """The fields a payload of ``kind`` may carry (empty for credits and list_files)."""
+    if kind == "send":
+        return SEND_FIELDS
+    return _BUILDERS[kind][0] if kind in _BUILDERS else ()
+
+
 def request_from_payload(
-    kind: str, payload: Mapping[str, object] | None, *, now: datetime | None = None
+    kind: str,
+    payload: Mapping[str, object] | None,
+    *,
+    now: datetime | None = None,
+    pdf_contract_types: Iterable[int] | None = None,
 ) -> Request | None:
     """Build and validate the request of ``kind`` (one of ``KINDS``).
 
     ``credits`` and ``list_files`` take no parameters: an empty (or None) payload
-    gives None, any key is a problem. Raises ``InvalidRequest`` with every problem.
+    gives None, any key but ``Resp`` is a problem. Raises ``InvalidRequest`` with every
+    problem. ``pdf_contract_types``: see :func:`send_request_from_payload`.
     """
     if kind not in KINDS:
         problem = FieldProblem("kind", "kind", f"unknown kind {kind!r}; one of {', '.join(KINDS)}")
         raise InvalidRequest([problem])
     if kind == "send":
-        return send_request_from_payload(payload if payload is not None else {}, now=now)
+        return send_request_from_payload(
+            payload if payload is not None else {}, now=now, pdf_contract_types=pdf_contract_types
+        )
     now = _now(now)
     if kind not in _BUILDERS:  # credits, list_files: no parameters
         reader = _reader(payload, (), kind)

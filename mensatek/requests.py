@@ -21,7 +21,7 @@ from typing import Literal, Self, get_type_hints
 
 from mensatek.dates import to_provider_datetime
 from mensatek.gsm import transliterate as gsm_transliterate
-from mensatek.macros import map_outside_macros
+from mensatek.macros import map_outside_macros, needs_links
 from mensatek.phones import canonical_phone
 
 RECIPIENT_KEYS: tuple[str, ...] = (
@@ -145,7 +145,8 @@ class SendRequest(_Request):
     scheduled_at=Fecha (aware), reference=Referenciausuario, report=Report,
     message_group_id=Idmensaje, validity_days/hours/minutes=Vpd/Vph/Vpm,
     identify=Identificar, acceptance_days=Aceptacion, unicode=Unicode,
-    fix_utf8=Fixutf8, email_report=Emailreport. ``foreign_tax_id``,
+    fix_utf8=Fixutf8, email_report=Emailreport, links=Links (None: 1 when ``Mensaje``
+    holds a FILE, BASE64, LINK or IMG macro, else left out). ``foreign_tax_id``,
     ``transliterate`` and ``delete_files_after_certificate`` (alias ``Autoborrado``:
     delete the message's ``(FILE:…)`` library files once its evidence is stored) are
     local flags, never sent.
@@ -173,6 +174,7 @@ class SendRequest(_Request):
     foreign_tax_id: bool = False
     transliterate: bool = False
     delete_files_after_certificate: bool = False
+    links: bool | None = None
 
     def __post_init__(self) -> None:
         recipients = tuple(
@@ -186,6 +188,13 @@ class SendRequest(_Request):
         if self.transliterate and not self.unicode:
             return map_outside_macros(self.message, gsm_transliterate)
         return self.message
+
+    @property
+    def links_param(self) -> int | None:
+        """``Links``: as asked, else 1 when the message holds a macro that needs it."""
+        if self.links is not None:
+            return int(self.links)
+        return 1 if needs_links(self.message) else None
 
     def to_params(self) -> dict[str, object]:
         """The provider's parameters (without ``Resp``)."""
@@ -213,6 +222,7 @@ class SendRequest(_Request):
             "Identificar": self.identify,
             "Aceptacion": self.acceptance_days,
             "Emailreport": self.email_report,
+            "Links": self.links_param,
         }
         params.update({k: v for k, v in optional.items() if v is not None})
         return params

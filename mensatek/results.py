@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from mensatek.dates import parse_provider_datetime
+from mensatek.macros import library_name_problem
 from mensatek.parsing import Answer
 from mensatek.phones import canonical_phone
 from mensatek.values import parse_bool
@@ -202,6 +203,11 @@ class UploadResult:
     credits: float | None = None
     raw: Mapping[str, Any] = _raw()
 
+    @property
+    def name_problem(self) -> str | None:
+        """Why the name the provider gave cannot be used in a ``(FILE:…)`` macro, or None."""
+        return library_name_problem(self.name) if self.name else None
+
     @classmethod
     def from_response(cls, mapping: Mapping[str, Any]) -> UploadResult:
         """Build from a parsed upload answer."""
@@ -221,6 +227,11 @@ class FileEntry:
     name: str
     ext: str | None = None
     uploaded_at: datetime | None = None
+
+    @property
+    def name_problem(self) -> str | None:
+        """Why this name breaks the v7 rule (a ``(FILE:…)`` macro would be refused), or None."""
+        return library_name_problem(self.name)
 
     @classmethod
     def from_response(cls, mapping: Mapping[str, Any]) -> FileEntry:

@@ -15,14 +15,24 @@ Rejections and local refusals are never retried.
 the provider blocks (HTTP 403) or asks to wait longer than
 :data:`RETRY_AFTER_CAP_S`: that wait belongs to the job layer, not to a worker
 thread.
+
+Every attempt after the first is a new request: when a caller installed an
+:class:`AttemptGate` (:func:`gated_attempts`; the provider guard does, around
+each guarded call) the gate is asked before each retry, with the error of the
+attempt that failed. The guard counts that failure (breaker, rejection budget)
+and takes a new rate-limit slot, or stops the retries (an open breaker, a long
+wait): the call then raises the failed attempt's error.
+Without a gate (the library on its own) retries only back off.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from typing import Protocol, TypeVar
 
 import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
@@ -42,6 +52,27 @@ log = structlog.get_logger(__name__)
 
 RETRY_AFTER_CAP_S = 10.0
 """The longest ``Retry-After`` the client waits for inside one call."""
+
+
+class AttemptGate(Protocol):
+    """What a retry asks before it is sent (see the module docstring)."""
+
+    def before_retry(self, function: str, failed: BaseException) -> bool:
+        """Account for ``failed`` and wait for the next request's turn; False: no retry
+        now (the call then raises ``failed``)."""
+
+
+_GATE: ContextVar[AttemptGate | None] = ContextVar("mensatek_attempt_gate", default=None)
+
+
+@contextlib.contextmanager
+def gated_attempts(gate: AttemptGate) -> Iterator[None]:
+    """Route every retry inside the block through ``gate`` (this thread/context only)."""
+    reset = _GATE.set(gate)
+    try:
+        yield
+    finally:
+        _GATE.reset(reset)
 
 
 NOT_PROCESSED_STATUSES = frozenset({403, 429, 503})
@@ -117,7 +148,24 @@ def call_with_retries(
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
 ) -> T:
-    """Run ``fn``; on an error :func:`retry_in_call` allows, retry up to ``retries`` times."""
+    """Run ``fn``; on an error :func:`retry_in_call` allows, retry up to ``retries`` times.
+
+    Each retry first passes the installed :class:`AttemptGate`, if any.
+    """
+    gate = _GATE.get()
+    failed: list[BaseException] = []
+
+    stopped: list[bool] = []
+
+    def each() -> T:
+        if failed and gate is not None and not gate.before_retry(function, failed[-1]):
+            stopped.append(True)
+            raise failed[-1]
+        try:
+            return fn()
+        except BaseException as exc:
+            failed.append(exc)
+            raise
 
     def wait(state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
@@ -140,9 +188,9 @@ def call_with_retries(
     retrying = Retrying(
         stop=stop_after_attempt(retries + 1),
         wait=wait,
-        retry=retry_if_exception(lambda exc: retry_in_call(exc, function=function)),
+        retry=retry_if_exception(lambda exc: not stopped and retry_in_call(exc, function=function)),
         sleep=sleep,
         before_sleep=before_sleep,
         reraise=True,
     )
-    return retrying(fn)
+    return retrying(each)

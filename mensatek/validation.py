@@ -11,15 +11,22 @@ the decisions where the provider's behaviour is unknown) are listed in
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
 from stdnum.es import cif, nie, nif
 
 from mensatek.errors import FieldProblem
 from mensatek.gsm import analyze_text
-from mensatek.macros import FILE_NAME_RE, macro_problems, parse_macros, strip_macros
+from mensatek.macros import (
+    LINK_TYPES,
+    library_name_problem,
+    macro_problems,
+    parse_macros,
+    strip_macros,
+)
 from mensatek.phones import mask_phone, phone_problem
 from mensatek.requests import (
     RECIPIENT_KEYS,
@@ -50,16 +57,27 @@ RANGES: dict[str, tuple[str, int, int]] = {
 }
 # v5 "-11": PDF, Excel, Word and VCF are accepted (the v5 library allowed pdf/doc/docx/xls/xlsx).
 UPLOAD_EXTENSIONS = frozenset({"pdf", "doc", "docx", "xls", "xlsx", "vcf"})
+PDF_CONTRACT_TYPES: frozenset[int] = frozenset({18})
+"""Contract types known to need a PDF in ``Mensaje`` (18: the recipient reads the PDF and
+accepts it); other types (a basic Contract SMS accepted by SMS reply) may go without one.
+The setting ``CERTSMS_CONTRACT_TYPES_NEEDING_PDF`` replaces this list."""
 
 
-def validate_request(req: Request, *, now: datetime | None = None) -> list[FieldProblem]:
+def validate_request(
+    req: Request,
+    *,
+    now: datetime | None = None,
+    pdf_contract_types: Iterable[int] | None = None,
+) -> list[FieldProblem]:
     """Return every local problem of any request model (empty when it may be sent).
 
     ``now`` (aware) is the instant scheduled dates must follow; default: the current time.
+    ``pdf_contract_types``: the contract types that must carry a PDF (default
+    :data:`PDF_CONTRACT_TYPES`).
     """
     now = now or datetime.now(UTC)
     if isinstance(req, SendRequest):
-        return validate_send(req, now=now)
+        return validate_send(req, now=now, pdf_contract_types=pdf_contract_types)
     problems: list[FieldProblem] = []
 
     def add(provider: str, python: str, message: str | None) -> None:
@@ -121,6 +139,48 @@ def _char_list(chars: Iterable[str]) -> str:
     return ", ".join(f"{c!r} (U+{ord(c):04X})" for c in chars)
 
 
+MAX_RECIPIENTS_PER_SEND = 10_000
+"""The library's default cap on recipients per send (the provider documents none; the
+setting ``CERTSMS_MAX_RECIPIENTS_PER_SEND`` replaces it): one request stays a bounded
+amount of work for the web thread that validates it and the job that tracks it."""
+
+
+def count_recipients(payload: Mapping[str, object]) -> int:
+    """How many recipients a send payload names (``Destinatarios``/``recipients``, a
+    list, a JSON text or a separated list), counted without reading any of them."""
+    raw = next(
+        (v for k, v in payload.items() if str(k).lower() in ("destinatarios", "recipients")),
+        None,
+    )
+    if isinstance(raw, str):
+        text = raw.strip()
+        if text[:1] == "[":
+            try:
+                raw = json.loads(text)
+            except ValueError:
+                return 0
+        else:
+            return len([part for part in re.split(r"[;,]", text) if part.strip()])
+    if isinstance(raw, list | tuple):
+        return len(raw)
+    return 1 if isinstance(raw, Mapping) else 0
+
+
+def recipient_count_problem(
+    payload: Mapping[str, object], *, max_recipients: int = MAX_RECIPIENTS_PER_SEND
+) -> FieldProblem | None:
+    """``Destinatarios`` naming more than ``max_recipients``, or None."""
+    count = count_recipients(payload)
+    if count <= max_recipients:
+        return None
+    return FieldProblem(
+        "Destinatarios",
+        "recipients",
+        f"names {count} recipients; at most {max_recipients} per send "
+        "(CERTSMS_MAX_RECIPIENTS_PER_SEND): split it into several sends",
+    )
+
+
 def recipient_problems(recipients: tuple[Recipient, ...]) -> list[FieldProblem]:
     """Problems of ``Destinatarios``: none given, bad phones, duplicates, unknown variables."""
     problems: list[str] = []
@@ -149,18 +209,26 @@ def recipient_problems(recipients: tuple[Recipient, ...]) -> list[FieldProblem]:
     return [FieldProblem("Destinatarios", "recipients", text) for text in problems]
 
 
-def message_problems(req: SendRequest) -> list[FieldProblem]:
+def message_problems(
+    req: SendRequest, *, pdf_contract_types: Iterable[int] | None = None
+) -> list[FieldProblem]:
     """Problems of ``Mensaje``: empty, bad macros, missing contract PDF, characters outside GSM."""
+    needing_pdf = PDF_CONTRACT_TYPES if pdf_contract_types is None else set(pdf_contract_types)
     texts: list[str] = []
     if not req.message.strip():
         return [FieldProblem("Mensaje", "message", "is required")]
     macros = parse_macros(req.message)
     for macro in macros:
         texts.extend(macro_problems(macro))
-    if req.contract_type != 0 and not any(macro.is_pdf for macro in macros):
+    if req.contract_type in needing_pdf and not any(macro.is_pdf for macro in macros):
         texts.append(
-            "a Contract SMS (Tipocontrato != 0) must carry its PDF: (FILE:2:name.pdf) "
-            "or (BASE64:2:<base64 of the PDF>)"
+            f"a Contract SMS of Tipocontrato {req.contract_type} must carry its PDF: "
+            "(FILE:2:name.pdf) or (BASE64:2:<base64 of the PDF>)"
+        )
+    if req.links is False and any(macro.type in LINK_TYPES for macro in macros):
+        texts.append(
+            "holds (FILE|BASE64|LINK|IMG) macros but Links=0: the provider would send them "
+            "as plain text; leave Links out (certsms sends Links=1) or remove the macros"
         )
     if not req.unicode:
         analysis = analyze_text(strip_macros(req.message, macros))
@@ -177,9 +245,13 @@ def message_problems(req: SendRequest) -> list[FieldProblem]:
     return [FieldProblem("Mensaje", "message", text) for text in texts]
 
 
-def validate_send(req: SendRequest, *, now: datetime) -> list[FieldProblem]:
+def validate_send(
+    req: SendRequest, *, now: datetime, pdf_contract_types: Iterable[int] | None = None
+) -> list[FieldProblem]:
     """Return every problem of a send request (empty when it may be sent)."""
-    problems = recipient_problems(req.recipients) + message_problems(req)
+    problems = recipient_problems(req.recipients) + message_problems(
+        req, pdf_contract_types=pdf_contract_types
+    )
 
     def add(provider: str, python: str, message: str | None) -> None:
         if message:
@@ -230,10 +302,8 @@ def validate_send(req: SendRequest, *, now: datetime) -> list[FieldProblem]:
 
 
 def file_name_problem(name: str) -> str | None:
-    """Why a library file name is unacceptable, or None."""
-    if not FILE_NAME_RE.match(name):
-        return "must be up to 15 letters or digits plus an extension (e.g. contrato.pdf)"
-    return None
+    """Why a library file name is unacceptable, or None (docs/provider.md §8.4)."""
+    return library_name_problem(name)
 
 
 def certificate_problems(req: CertificateRequest) -> list[FieldProblem]:

@@ -10,16 +10,18 @@ Environment: every field ``name`` is read from ``CERTSMS_SANDBOX_<NAME>`` by
 the command line wins). Booleans take ``1/true/yes/on``; dicts a JSON object;
 tuples a JSON array or a comma-separated list.
 
-Where the v7 docs say something our client does not do yet, the sandbox can
-already disagree with us; these switches default to the lenient behaviour until
-the client catches up (each default is one line below):
+Where the v7 docs say something a client may get wrong, the sandbox holds the
+client to the docs by default (switch off for a lenient sandbox):
 
-- ``report_gates_callbacks`` (False): status callbacks only for recipients whose
+- ``report_gates_callbacks`` (True): status callbacks only for recipients whose
   send had ``Report=1`` ("If you want to receive reports … in a script on your
   website").
-- ``links_need_flag`` (False): ``(FILE:…)``/``(BASE64:…)``/``(LINK:…)``/``(IMG:…)``
+- ``links_need_flag`` (True): ``(FILE:…)``/``(BASE64:…)``/``(LINK:…)``/``(IMG:…)``
   are macros only with ``Links=1`` ("Links are sent … specifying the Links=1
   parameter"); without it they are plain text.
+- ``pdf_contract_types`` ((18,)): the contract types refused with ``Res -3``
+  without a PDF; other contract types (a basic Contract SMS accepted by SMS
+  reply) go without one.
 - ``strict`` (False): refuse what the real API may refuse (query-string params,
   ``Correo``/``Passwd``, a past ``Fecha``, non-POST, library names that break
   "15 characters, only letters and numbers"); see :mod:`sandbox.strict`.
@@ -67,9 +69,10 @@ class SandboxConfig:
     no_credit_res: int = -2  # Res of a send refused for lack of credits (0 or negative)
 
     # --- where the v7 docs and our client disagree (flip each default when the client follows)
-    report_gates_callbacks: bool = False  # True: status callbacks only after Report=1
-    links_need_flag: bool = False  # True: macros are plain text unless Links=1
+    report_gates_callbacks: bool = True  # status callbacks only after Report=1
+    links_need_flag: bool = True  # macros are plain text unless Links=1
     strict: bool = False  # refuse query-string params, Correo/Passwd, past Fecha, non-POST, names
+    pdf_contract_types: tuple[int, ...] = (18,)  # contract types refused (-3) without a PDF
 
     # --- status progression ------------------------------------------------------
     progression_interval_s: float = 0.0  # 0 = only on POST /_admin/tick

@@ -139,7 +139,7 @@ def send(core: SandboxCore, req: ParsedRequest, user: str) -> Answer:
     interpreted = links or not config.links_need_flag
     documents = [m for m in macros if m.kind in DOCUMENT_TYPES] if interpreted else []
     contract_type = numbers["Tipocontrato"] or 0
-    if contract_type and not documents:
+    if contract_type in config.pdf_contract_types and not documents:
         hint = " (macros are plain text without Links=1)" if macros and not interpreted else ""
         return _error(-3, f"Contract SMS needs a (FILE:…) or (BASE64:…) PDF{hint}", account.credits)
     for macro in documents:

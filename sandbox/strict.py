@@ -63,7 +63,7 @@ def request_refusal(req: ParsedRequest) -> Answer | None:
     if legacy:
         reasons.append("legacy_login")
         errors.append(
-            "Legacy login fields are not accepted, use Basic auth (API User and API Token): "
+            "Legacy login fields are not accepted, authenticate with the API User and API Token: "
             + ", ".join(legacy)
         )
     if not reasons:

@@ -52,7 +52,9 @@ def execute(actor_name: str, kwargs: dict[str, Any]) -> None:
     payload = dict(job.payload)
     if record is None:  # a producer that only has dramatiq: adopt the job
         with suppress(InvalidRequest):  # else recorded as given; validation below fails it
-            payload = canonical_payload(validate(job.kind, payload), job_id=job.job_id)
+            pdf_types = resources.settings().contract_types_needing_pdf
+            request = validate(job.kind, payload, pdf_contract_types=pdf_types)
+            payload = canonical_payload(request, job_id=job.job_id)
         reference = payload.get("reference") if job.kind == "send" else None
         message = CurrentMessage.get_current_message()
         store.create(

@@ -39,5 +39,7 @@ def boot_worker_process() -> None:
         # Imported here: prometheus_client reads its multiprocess directory at import.
         from dramatiq.middleware.prometheus import Prometheus
 
+        from worker.metrics import worker_prometheus_middleware
+
         if not any(isinstance(m, Prometheus) for m in rt.broker.middleware):
-            rt.broker.add_middleware(Prometheus())
+            rt.broker.add_middleware(worker_prometheus_middleware())

@@ -11,9 +11,10 @@ Message contract (v1)::
 The web answers the provider only after this message is in Redis. Processing is
 idempotent (status only moves forward; one certificate download per message and
 phone), so redelivery and provider retries are harmless. A status for a job that is
-not known yet, or whose send has not been recorded yet (the callback overtook the
-worker), is retried a few times with a delay; then it stays an
-``recipient_status_unmatched`` event for the report poller to settle.
+not known yet, or whose send has not recorded its ``idMensaje`` yet (the callback
+overtook the worker), is kept (:mod:`worker.status_updates.kept`) and applied when
+the send is ``sent`` or turns ``uncertain``: the message is done, never retried
+into the dead letters.
 """
 
 from __future__ import annotations
@@ -64,9 +65,7 @@ def process_callback(v: int, fields: dict[str, str], received_at: str) -> None:
         return
     rt = runtime()
     outcome: Any = process_callback_fields(rt.store, fields, enqueue=rt.producer.enqueue_follow_up)
-    if isinstance(outcome, Outcome):
-        if not outcome.found:
-            raise CallbackNotSettled("no job for this callback yet", delay=UNSETTLED_DELAY_MS)
-        if outcome.job_status in _PRE_SENT:
-            raise CallbackNotSettled("the job's send is not recorded yet", delay=UNSETTLED_DELAY_MS)
+    if isinstance(outcome, Outcome) and not outcome.kept and outcome.job_status in _PRE_SENT:
+        # applied to a send that has no idMensaje yet: look again shortly
+        raise CallbackNotSettled("the job's send is not recorded yet", delay=UNSETTLED_DELAY_MS)
     log.info("callback_processed", received_at=received_at)

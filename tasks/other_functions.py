@@ -23,7 +23,10 @@ from mensatek.errors import (
     ProviderUnavailable,
     TransportError,
 )
+from mensatek.payloads import stored_send_request
+from mensatek.results import CertificateResult
 from mensatek.retrying import not_processed
+from mensatek.status import StatusClass, classify
 from tasks import resources
 from tasks.outcomes import (
     breaker_wait_s,
@@ -32,6 +35,7 @@ from tasks.outcomes import (
     result_json,
 )
 from worker.errors import error_record
+from worker.evidence import EvidenceStore, EvidenceUnavailable
 from worker.guard import Budget, GuardDelay, RepeatedRejection
 from worker.jobs.contract import KINDS
 from worker.jobs.held_sends import with_scheduled_at
@@ -62,14 +66,22 @@ def run_other(store: JobStore, job_id: str, kind: str, request: Any) -> None:
     budget = Budget.SEND if kind in WRITE_KINDS else Budget.QUERY
     if kind == "certificate" and getattr(request, "mode", None) == "date_range":
         budget = Budget.RANGE_DOWNLOAD
+    elif kind == "certificate":
+        budget = Budget.CERTIFICATE  # its own budget, sized from the send rate (issue 13)
     fingerprint = request.fingerprint_params() if request is not None else None
     download: Path | None = None
     try:
         if kind == "credits":
             credits, age_s = resources.guard().credits(lambda: resources.client().credits())
             result: Any = {"credits": credits, "age_s": age_s}
+        elif kind == "certificate" and (kept := _kept_download(request)) is not None:
+            # downloaded before, when the evidence store could not take it: no new request
+            result = CertificateResult.from_zip(kept)
         else:
             if kind == "certificate":
+                # a full or unwritable evidence store: wait, download nothing (issue 13)
+                attempts = getattr(store.get(job_id), "attempts", 1) or 1
+                EvidenceStore(resources.settings()).ready(attempt=int(attempts))
                 tmp_dir = Path(resources.settings().cert_dir) / ".downloads"
                 tmp_dir.mkdir(parents=True, exist_ok=True)
                 download = Path(
@@ -85,6 +97,10 @@ def run_other(store: JobStore, job_id: str, kind: str, request: Any) -> None:
             )
     except GuardDelay as exc:
         requeue(store, job_id, int(exc.delay_s * 1000), exc.reason, reason=exc.reason)
+        return
+    except EvidenceUnavailable as exc:
+        delay_ms = int(exc.retry_after_s * 1000)
+        requeue(store, job_id, delay_ms, "evidence_unavailable", reason=exc.reason)
         return
     except AuthenticationFailed as exc:
         requeue(
@@ -128,11 +144,23 @@ def run_other(store: JobStore, job_id: str, kind: str, request: Any) -> None:
             download.unlink()
     data = result_json(result)
     if kind == "certificate":
-        data = _store_certificate(job_id, request, result, download, data)
+        try:
+            data = _store_certificate(job_id, request, result, download, data)
+        except EvidenceUnavailable as exc:  # the download is kept: the next run stores it
+            delay_ms = int(exc.retry_after_s * 1000)
+            requeue(store, job_id, delay_ms, "evidence_unavailable", reason=exc.reason)
+            return
     res = data.get("cancelled_count") if isinstance(data, dict) else None
     store.transition(job_id, JobStatus.SUCCEEDED, result=data, res=res)
     _after_success(store, job_id, kind, request, result)
     report_outcome("succeeded", status="succeeded")
+
+
+def _kept_download(request: Any) -> Path | None:
+    """A per-recipient certificate the evidence store kept when it could not store it."""
+    if getattr(request, "mode", None) != "message_phone":
+        return None
+    return EvidenceStore(resources.settings()).kept_download(request.message_id, request.phone)
 
 
 def _cache_for(kind: str, request: Any) -> dict[str, Any]:
@@ -196,6 +224,7 @@ def _after_success(store: JobStore, job_id: str, kind: str, request: Any, result
     if kind == "reschedule":
         after_provider_reschedule(store, message_id, request.scheduled_at)
     if kind == "report":
+        _mark_not_sent(store, send_job, result)
         for entry in getattr(result, "recipients", ()) or ():
             apply_recipient_status(
                 store,
@@ -207,6 +236,31 @@ def _after_success(store: JobStore, job_id: str, kind: str, request: Any, result
                 source="report",
                 enqueue=resources.producer().enqueue_follow_up,
             )
+
+
+def _mark_not_sent(store: JobStore, send_job: str, result: Any) -> None:
+    """A send whose answer had ``NoEnviados`` > 0: name the recipients not sent.
+
+    The answer only counts them; the report says which: a recipient of the send in a
+    failure status, or missing from the report (a duplicate the provider dropped).
+    """
+    record = store.get(send_job)
+    if record is None or not record.not_sent:
+        return
+    payload = store.payload(send_job) or {}
+    request = stored_send_request(payload)
+    ours = [r.phone for r in request.recipients] if request is not None else []
+    reported = {entry.phone: entry.result_code for entry in result.recipients}
+    phones = sorted(
+        phone
+        for phone in set(ours)
+        if phone not in reported
+        or classify(reported[phone], certified_codes=store.settings.certified_codes)
+        == StatusClass.FAILED
+    )
+    if phones and phones != (record.not_sent_phones or []):
+        store.set_fields(send_job, not_sent_phones=phones)
+        store.append_event(send_job, "recipients_not_sent_named", phones=phones)
 
 
 def after_provider_reschedule(store: JobStore, message_id: int, scheduled_at: datetime) -> None:

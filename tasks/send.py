@@ -16,7 +16,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from mensatek.errors import AuthenticationFailed, ProviderRejected
+import structlog
+
+from mensatek.errors import AuthenticationFailed, InsufficientCredits, ProviderRejected
 from mensatek.retrying import not_processed
 from tasks import resources
 from tasks.outcomes import (
@@ -32,7 +34,9 @@ from worker.jobs.held_sends import hold_delay_s
 from worker.jobs.producer import validate
 from worker.jobs.store import JobRecord, JobStatus, JobStore, utc_now_iso
 from worker.middleware import redelivery_count, report_outcome
-from worker.status_updates import refresh_job_status
+from worker.status_updates import refresh_job_status, replay_kept
+
+log = structlog.get_logger(__name__)
 
 
 class _ClaimLost(Exception):
@@ -65,7 +69,8 @@ def validate_at_run_time(
         return validate(kind, payload)
     created = record.created_at
     enqueued_at = datetime.fromisoformat(created) if created else None
-    request = validate(kind, payload, now=enqueued_at)
+    pdf_types = resources.settings().contract_types_needing_pdf
+    request = validate(kind, payload, now=enqueued_at, pdf_contract_types=pdf_types)
     if request.scheduled_at is not None and request.scheduled_at <= datetime.now(UTC):
         store.append_event(job_id, "schedule_passed", scheduled_at=request.scheduled_at.isoformat())
         request = dataclasses.replace(request, scheduled_at=None)
@@ -80,10 +85,13 @@ def run_send(
     if status == JobStatus.IN_FLIGHT:
         _in_flight_elsewhere(store, job_id, record)
         return
+    waiting = status == JobStatus.WAITING_CREDIT
+    if waiting and _keeps_waiting(store, job_id, record.credits_needed):
+        return
     running = store.transition(
         job_id,
         JobStatus.RUNNING,
-        expect=[JobStatus.QUEUED, JobStatus.RUNNING],
+        expect=[JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.WAITING_CREDIT],
         want="local_reschedules",
     )
     if not running:
@@ -106,9 +114,11 @@ def run_send(
         )
         defer(int(hold_s * 1000), reason="held_scheduled")
         return
+    client = resources.client()  # configuration problems surface before the claim
+    if not waiting and _starts_waiting(store, job_id):
+        return
     token = uuid.uuid4().hex
     posted = False
-    client = resources.client()  # configuration problems surface before the claim
 
     def post() -> Any:
         nonlocal posted
@@ -145,6 +155,9 @@ def run_send(
         _release(store, job_id, token, exc, posted=posted)
         defer(settings.retry_max_backoff_ms, reason="authentication_failed")
         return
+    except InsufficientCredits as exc:
+        _wait_for_credit(store, job_id, token, exc)
+        return
     except (ProviderRejected, RepeatedRejection) as exc:
         fail_rejected(store, job_id, exc)
         raise
@@ -158,6 +171,8 @@ def run_send(
             raise
         _outcome_unknown(store, job_id, token, exc)
         return
+    if waiting or resources.guard().short_of_credit() is not None:
+        resources.guard().credit_restored()
     scheduled = request.scheduled_at is not None and request.scheduled_at > datetime.now(UTC)
     to = JobStatus.SCHEDULED if scheduled else JobStatus.SENT
     recorded = store.transition(
@@ -166,12 +181,88 @@ def run_send(
         idmensaje=result.message_id,
         res=result.sent_count,
         credits_used=result.credits_used,
+        not_sent=result.not_sent or None,
         result=result_json(result),
     )
-    # A callback may have arrived before this outcome was recorded: apply it now.
+    if result.not_sent:
+        note_not_sent(store, job_id, result)
+    # A callback may have arrived before this outcome was recorded: apply it now
+    # (kept ones first: they were waiting for this idMensaje).
+    replay_kept(store, job_id, enqueue=resources.producer().enqueue_follow_up)
     if recorded.recipients:
         refresh_job_status(store, job_id, enqueue=resources.producer().enqueue_follow_up)
     report_outcome("succeeded", res=result.sent_count, idmensaje=result.message_id, status=str(to))
+
+
+def _keeps_waiting(store: JobStore, job_id: str, needed: float | None) -> bool:
+    """A job waiting for credit: True (and deferred) unless the balance (checked at
+    most once per ``credit_check_interval_s``) covers it and it has the send turn."""
+    go, balance = resources.guard().credit_turn(lambda: resources.client().credits(), needed=needed)
+    if go:
+        store.append_event(job_id, "credit_available", credits_available=balance)
+        return False
+    if balance is not None:
+        store.set_fields(job_id, credits_available=balance)
+    defer(resources.settings().credit_check_interval_s * 1000, reason="waiting_credit")
+    return True
+
+
+def _starts_waiting(store: JobStore, job_id: str) -> bool:
+    """A send while the account is known short waits without a request (its turn aside)."""
+    go, balance = resources.guard().credit_turn(lambda: resources.client().credits(), needed=None)
+    if go:
+        return False
+    store.transition(
+        job_id,
+        JobStatus.WAITING_CREDIT,
+        expect=[JobStatus.RUNNING],
+        credits_available=balance,
+        reason="the account is short of credit: waiting for a top-up",
+    )
+    defer(resources.settings().credit_check_interval_s * 1000, reason="waiting_credit")
+    return True
+
+
+def _wait_for_credit(store: JobStore, job_id: str, token: str, exc: InsufficientCredits) -> None:
+    """The provider refused the send for lack of credit: nothing was sent, no retry is
+    burned and nothing is memoised; the job waits (``waiting_credit``) for a top-up."""
+    store.transition(
+        job_id,
+        JobStatus.WAITING_CREDIT,
+        expect=[JobStatus.IN_FLIGHT],
+        guard=("in_flight_token", token),
+        credits_needed=exc.credits_needed,
+        credits_available=exc.credits_available,
+        error=error_record(exc),
+        res=exc.res,
+        reason="not enough credit: waiting for a top-up",
+    )
+    interval_s = resources.settings().credit_check_interval_s
+    report_outcome(
+        "waiting_credit",
+        res=exc.res,
+        credits_needed=exc.credits_needed,
+        credits_available=exc.credits_available,
+        status=str(JobStatus.WAITING_CREDIT),
+    )
+    defer(interval_s * 1000, reason="waiting_credit")
+
+
+def note_not_sent(store: JobStore, job_id: str, result: Any) -> None:
+    """``NoEnviados`` > 0: some recipients were not sent (duplicated or not a correct
+    mobile). The answer does not say which, so a report is asked for once: its
+    entries mark them (a failure status), and the job lists them in ``not_sent_phones``.
+    """
+    store.append_event(
+        job_id, "recipients_not_sent", idmensaje=result.message_id, not_sent=result.not_sent
+    )
+    log.warning(
+        "recipients_not_sent", job_id=job_id, idmensaje=result.message_id, count=result.not_sent
+    )
+    if result.message_id:
+        resources.producer().enqueue_follow_up(
+            "report", {"Idmensaje": result.message_id}, f"not-sent-report:{result.message_id}"
+        )
 
 
 def _in_flight_elsewhere(store: JobStore, job_id: str, record: JobRecord) -> None:
@@ -184,7 +275,10 @@ def _in_flight_elsewhere(store: JobStore, job_id: str, record: JobRecord) -> Non
             if redelivery_count() > 0
             else f"in_flight for {int(age_s)} s without an outcome"
         )
-        store.transition(job_id, JobStatus.UNCERTAIN, expect=[JobStatus.IN_FLIGHT], reason=reason)
+        if store.transition(
+            job_id, JobStatus.UNCERTAIN, expect=[JobStatus.IN_FLIGHT], reason=reason
+        ):  # callbacks kept while it was in_flight reconcile it now
+            replay_kept(store, job_id, enqueue=resources.producer().enqueue_follow_up)
         report_outcome("uncertain", reason=reason, status="uncertain")
         return
     defer(int((settings.in_flight_timeout_s - age_s) * 1000) + 1000, reason="in_flight_elsewhere")
@@ -193,14 +287,15 @@ def _in_flight_elsewhere(store: JobStore, job_id: str, record: JobRecord) -> Non
 def _outcome_unknown(store: JobStore, job_id: str, token: str, exc: BaseException) -> None:
     """The body may have left and no answer came: ``uncertain``, never re-posted."""
     reason = f"outcome unknown: {type(exc).__name__}"
-    store.transition(
+    if store.transition(
         job_id,
         JobStatus.UNCERTAIN,
         expect=[JobStatus.IN_FLIGHT],
         guard=("in_flight_token", token),
         error=error_record(exc),
         reason=reason,
-    )
+    ):  # callbacks kept while it was in_flight reconcile it now
+        replay_kept(store, job_id, enqueue=resources.producer().enqueue_follow_up)
     report_outcome(
         "uncertain",
         reason=reason,

@@ -11,12 +11,20 @@ from settings; actors narrow it further), CurrentMessage,
 :class:`~worker.redelivery.RedeliverySweeper` (deterministic redelivery of a dead
 worker's messages), :class:`~worker.maintenance.MaintenanceMiddleware` (the elected
 report poller and sweepers). dramatiq's rate limiters are not used (the provider guard is).
+
+The broker's Redis client comes from :func:`worker.redis_client.redis_client` (one
+server or a Sentinel-watched primary, retried across restarts and failovers). Its
+dispatch script is handed Redis' clock (:class:`~worker.redis_client.RedisClock`),
+not the host's, so heartbeats written by hosts whose clocks disagree stay
+comparable. With ``CERTSMS_REDIS_WAIT_REPLICAS`` an enqueue returns only once the
+replicas hold the message (:func:`~worker.redis_client.wait_for_replicas`).
 """
 
 from __future__ import annotations
 
 from typing import Any, cast
 
+import dramatiq
 import structlog
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.errors import DecodeError
@@ -36,6 +44,7 @@ from worker.dramatiq_keys import acks_key, broker_namespace, messages_key
 from worker.maintenance import MaintenanceMiddleware
 from worker.middleware import JobMiddleware
 from worker.redelivery import RedeliverySweeper
+from worker.redis_client import RedisClock, redis_client, wait_for_replicas
 
 log = structlog.get_logger(__name__)
 
@@ -107,21 +116,56 @@ class CertsmsBroker(RedisBroker):
     """:class:`RedisBroker` with the certsms consumer and the settings it was built from."""
 
     settings: Settings
+    clock: RedisClock
 
     @property
     def consumer_class(self) -> type:
         return _CertsmsConsumer
 
+    def _dispatch(self, command: str) -> Any:
+        """dramatiq's dispatch with the timestamp taken from Redis' clock."""
+        dispatch = self.scripts["dispatch"]
+        keys = [self.namespace]
+        clock = self.clock
+
+        def do_dispatch(queue_name: str, *args: Any) -> Any:
+            return dispatch(
+                args=[
+                    command,
+                    clock.now_ms(),
+                    queue_name,
+                    self.broker_id,
+                    self.heartbeat_timeout,
+                    self.dead_message_ttl,
+                    self._should_do_maintenance(command),
+                    self._max_unpack_size(),
+                    *args,
+                ],
+                keys=keys,
+            )
+
+        return do_dispatch
+
+    def enqueue(
+        self, message: dramatiq.Message[Any], *, delay: int | None = None
+    ) -> dramatiq.Message[Any]:
+        """Enqueue, then wait for the configured replicas to hold it."""
+        queued = super().enqueue(message, delay=delay)
+        wait_for_replicas(self.client, self.settings)
+        return queued
+
 
 def build_broker(settings: Settings) -> CertsmsBroker:
     """A Redis broker under the namespace, with all middleware (not yet the global one)."""
+    client = redis_client(settings)
     broker = CertsmsBroker(
-        url=settings.redis_url,
+        client=client,
         namespace=broker_namespace(settings),
         heartbeat_timeout=settings.heartbeat_timeout_s * 1000,
         middleware=[],
     )
     broker.settings = settings
+    broker.clock = RedisClock(client)
     for middleware in (
         AgeLimit(),
         TimeLimit(),

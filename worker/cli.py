@@ -3,7 +3,8 @@
 Each module in :data:`COMMAND_MODULES` (``worker/commands/``) exposes
 ``register(subparsers)``, which adds its sub-commands; each sub-command sets
 ``func(args) -> int`` on its parser.
-Exit codes: 0 ok, 2 bad input (the field named), 1 any other failure.
+Exit codes are the same for every command (:mod:`worker.commands.common`): 0 done,
+1 not found, 2 invalid input, 3 unavailable (Redis down), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -11,10 +12,15 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from importlib import metadata
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from config.errors import ConfigError
 from worker.commands import (
     cancel_reschedule,
+    console,
     credits,
     demo,
     evidence,
@@ -25,7 +31,15 @@ from worker.commands import (
     web,
     worker,
 )
-from worker.commands.common import EXIT_BAD_INPUT, EXIT_OK, BadInput, print_json
+from worker.commands.common import (
+    EXIT_BAD_INPUT,
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    EXIT_UNAVAILABLE,
+    BadInput,
+    NotFound,
+    print_json,
+)
 
 COMMAND_MODULES = (
     sandbox,
@@ -37,6 +51,7 @@ COMMAND_MODULES = (
     guard,
     credits,
     evidence,
+    console,
     demo,
 )
 
@@ -46,11 +61,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="certsms",
         description="Certified SMS and Contract SMS through the Mensatek API v7.",
+        epilog="Exit codes (every command): 0 done, 1 not found, 2 invalid input, "
+        "3 unavailable (Redis down), 130 interrupted.",
     )
+    parser.add_argument("--version", action="version", version=f"certsms {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.register(subparsers)
     return parser
+
+
+def _version() -> str:
+    try:
+        return metadata.version("certsms")
+    except metadata.PackageNotFoundError:  # running from a source tree, not installed
+        return "unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -74,6 +99,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if as_json:
             print_json({"error": "bad_input", "message": str(exc)})
         return EXIT_BAD_INPUT
+    except NotFound as exc:
+        print(f"certsms: {exc}", file=sys.stderr)
+        if as_json:
+            print_json({"error": "not_found", "message": str(exc)})
+        return EXIT_NOT_FOUND
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        print(
+            f"certsms: Redis unavailable ({type(exc).__name__}): check REDIS_URL", file=sys.stderr
+        )
+        if as_json:
+            print_json({"error": "unavailable", "service": "redis", "message": str(exc)})
+        return EXIT_UNAVAILABLE
     except KeyboardInterrupt:
         return 130
 

@@ -5,7 +5,9 @@ dramatiq moves a failed message to the sorted set ``<ns>:<queue>.XQ`` (member: t
 it drops them after ``dead_message_ttl`` (7 days) and offers no API. Next to each,
 certsms keeps ``<namespace>:dead:<redis_message_id>`` (JSON: reason, job_id, queue,
 actor, message_id, error, at) with the same lifetime. ``certsms dead`` lists, shows,
-retries and purges them.
+retries and purges them, for every queue certsms consumes
+(:data:`worker.jobs.contract.ALL_QUEUES`: sends, queries, files and the provider
+callbacks). A dead callback has no job: retrying it queues the callback again.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dramatiq.message import Message
 from config.settings import Settings
 from worker.dramatiq_keys import dead_letters_key, dead_messages_key, queue_of_delayed
 from worker.errors import InvalidTransition, JobError, error_record
-from worker.jobs.contract import QUEUES
+from worker.jobs.contract import ALL_QUEUES
 from worker.jobs.store import RANK, JobStatus, JobStore, utc_now_iso
 
 DEAD_TTL_S = 7 * 86_400
@@ -148,9 +150,10 @@ class DeadLetter:
 
 
 class DeadLetters:
-    """List, show, retry and purge dead letters of the certsms queues."""
+    """List, show, retry and purge dead letters of every certsms queue (the callbacks
+    queue included) and of any other queue declared on the broker."""
 
-    def __init__(self, broker: Broker, settings: Settings, *, queues: tuple[str, ...] = QUEUES):
+    def __init__(self, broker: Broker, settings: Settings, *, queues: tuple[str, ...] = ALL_QUEUES):
         self.broker = broker
         self.settings = settings
         self.client = cast(redis.Redis, broker.client)  # type: ignore[attr-defined]

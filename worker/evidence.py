@@ -5,6 +5,8 @@ Layout under ``CERTSMS_CERT_DIR`` (default ``./var/certificates``)::
     <cert_dir>/
         manifest.jsonl                    one JSON line per stored file (append-only)
         .manifest.lock                    fcntl lock serialising writers (threads and processes)
+        .pending/<idMensaje>-<phone>.zip  a download the store could not write (disk full,
+                                          read-only): stored from here, never re-downloaded
         <idMensaje>/
             <phone>.zip                   the certificate of that recipient
             <phone>.conflict-<sha8>.zip   a later download that differed (kept, never swapped in)
@@ -21,11 +23,13 @@ re-hashes every file of a job and compares it with the manifest.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
 import os
 import re
+import shutil
 import zipfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -40,10 +44,13 @@ from config.settings import Settings
 from mensatek.files import atomic_write
 from mensatek.phones import canonical_phone, is_plausible_phone
 from worker import metrics
+from worker.jobs.status import JobStatus
+from worker.jobs.store import JobStore
 
 log = structlog.get_logger(__name__)
 
 MANIFEST_NAME = "manifest.jsonl"
+PENDING_DIR = ".pending"
 _LOCK_NAME = ".manifest.lock"
 _MESSAGE_ID_RE = re.compile(r"^[0-9]{1,20}$")
 _CHUNK_BYTES = 1024 * 1024
@@ -53,6 +60,20 @@ StoreOutcome = Literal["stored", "identical", "conflict"]
 
 class EvidenceError(CertsmsError):
     """Raised when a certificate cannot be stored (not a ZIP, hash mismatch, bad name)."""
+
+
+class EvidenceUnavailable(EvidenceError):
+    """Raised when the store cannot take a certificate now (``reason`` ``no_space`` or
+    ``not_writable``): download nothing, come back after ``retry_after_s``."""
+
+    def __init__(self, message: str, *, reason: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.retry_after_s = retry_after_s
+
+
+_unavailable_since: dict[str, str] = {}
+"""Root → the reason it was last found unavailable (one warning per episode)."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +151,61 @@ class EvidenceStore:
     def __init__(self, settings: Settings) -> None:
         self.root = Path(settings.cert_dir)
         self.manifest_path = self.root / MANIFEST_NAME
+        self.min_free_bytes = int(settings.evidence_min_free_mb * 1024 * 1024)
+        self.backoff_s = settings.evidence_unavailable_backoff_s
+        self.max_backoff_s = float(settings.evidence_retry_s)
+
+    # --- can it take a file? -------------------------------------------------------------
+    def ready(self, *, attempt: int = 1) -> None:
+        """Raise :class:`EvidenceUnavailable` unless a certificate can be stored now.
+
+        Checked *before* a download, so a full or read-only disk costs no provider
+        request: the directory must exist or be creatable, accept a new file, and keep
+        ``evidence_min_free_mb`` free. The back-off doubles with ``attempt`` from
+        ``evidence_unavailable_backoff_s`` up to ``evidence_retry_s``. One warning per
+        episode (``evidence_store_unavailable``), one line when it recovers, and
+        ``certsms_evidence_unavailable_total`` per postponed download.
+        """
+        root = str(self.root)
+        reason, detail = self._problem()
+        if reason is None:
+            if _unavailable_since.pop(root, None) is not None:
+                log.warning("evidence_store_available", cert_dir=root)
+            return
+        retry_after_s = min(self.max_backoff_s, self.backoff_s * 2 ** max(0, attempt - 1))
+        metrics.EVIDENCE_UNAVAILABLE.labels(reason=reason).inc()
+        if _unavailable_since.get(root) != reason:
+            _unavailable_since[root] = reason
+            log.error(
+                "evidence_store_unavailable",
+                cert_dir=root,
+                reason=reason,
+                detail=detail,
+                retry_after_s=retry_after_s,
+            )
+        raise EvidenceUnavailable(
+            f"evidence store {root} cannot take certificates: {detail}",
+            reason=reason,
+            retry_after_s=retry_after_s,
+        )
+
+    def _problem(self) -> tuple[str | None, str]:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = self.root / f".probe-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                return "no_space", "no space left on the device"
+            return "not_writable", f"{type(exc).__name__}: {exc.strerror or exc}"
+        free = shutil.disk_usage(self.root).free
+        if free < self.min_free_bytes:
+            return "no_space", (
+                f"{free // (1024 * 1024)} MB free, below evidence_min_free_mb "
+                f"({self.min_free_bytes // (1024 * 1024)} MB)"
+            )
+        return None, ""
 
     # --- names -------------------------------------------------------------------------
     def path_for(self, message_id: int | str, phone: str) -> Path:
@@ -180,14 +256,17 @@ class EvidenceStore:
             raise EvidenceError("downloaded file's sha256 differs from the client's")
         target = self.path_for(message, number)
         with self._locked():
-            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise self._keep(Path(source), message, number, exc) from exc
             outcome: StoreOutcome = "stored"
             if target.exists():
                 existing = self._existing_facts(target)
                 if existing is not None and existing.sha256 == facts.sha256:
                     log.info(
                         "certificate_already_stored",
-                        message_id=message,
+                        idmensaje=message,
                         phone=number,
                         sha256=facts.sha256,
                     )
@@ -207,7 +286,7 @@ class EvidenceStore:
                     conflict = target.with_name(f"{number}.conflict-{facts.sha256[:8]}.zip")
                     log.warning(
                         "certificate_conflict_kept",
-                        message_id=message,
+                        idmensaje=message,
                         phone=number,
                         existing_sha256=existing.sha256,
                         new_sha256=facts.sha256,
@@ -226,7 +305,10 @@ class EvidenceStore:
                             number,
                             job_id,
                         )
-            self._write_atomically(Path(source), target, facts)
+            try:
+                self._write_atomically(Path(source), target, facts)
+            except OSError as exc:
+                raise self._keep(Path(source), message, number, exc) from exc
             entry = {
                 "path": str(target.relative_to(self.root)),
                 "kind": "conflict" if outcome == "conflict" else "certificate",
@@ -243,7 +325,7 @@ class EvidenceStore:
         if outcome == "stored":
             log.info(
                 "certificate_stored",
-                message_id=message,
+                idmensaje=message,
                 phone=number,
                 job_id=job_id,
                 sha256=facts.sha256,
@@ -251,6 +333,51 @@ class EvidenceStore:
             )
         return StoredEvidence(
             outcome, target, facts.sha256, facts.size_bytes, facts.members, message, number, job_id
+        )
+
+    # --- downloads the store could not take -------------------------------------------
+    def kept_path(self, message_id: int | str, phone: str) -> Path:
+        """Where a downloaded certificate waits when the store could not write it."""
+        message, number = self._names(message_id, phone)
+        return self.root / PENDING_DIR / f"{message}-{number}.zip"
+
+    def kept_download(self, message_id: int | str, phone: str) -> Path | None:
+        """The kept download of (message, phone) if there is a readable one, else None."""
+        path = self.kept_path(message_id, phone)
+        if not path.exists():
+            return None
+        try:
+            _zip_facts(path)
+        except EvidenceError:
+            path.unlink(missing_ok=True)
+            return None
+        return path
+
+    def _keep(self, source: Path, message: str, number: str, exc: OSError) -> EvidenceUnavailable:
+        """Keep ``source`` (already on this disk: a rename needs no space) for a later store;
+        the error to raise says why the store could not take it."""
+        kept = self.kept_path(message, number)
+        first = source.resolve() != kept.resolve()  # not a retry from the kept file
+        try:
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            if first:
+                os.replace(source, kept)
+        except OSError:
+            log.exception("certificate_download_not_kept", idmensaje=message, phone=number)
+        reason = "no_space" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "not_writable"
+        metrics.EVIDENCE_UNAVAILABLE.labels(reason=reason).inc()
+        (log.error if first else log.debug)(
+            "certificate_store_failed_download_kept",
+            message_id=message,
+            phone=number,
+            reason=reason,
+            kept=str(kept.relative_to(self.root)),
+        )
+        return EvidenceUnavailable(
+            f"certificate {message}/{number} downloaded but not stored ({exc.strerror or exc});"
+            " kept for the next attempt",
+            reason=reason,
+            retry_after_s=self.backoff_s,
         )
 
     def _existing_facts(self, target: Path) -> _ZipFacts | None:
@@ -341,3 +468,19 @@ class EvidenceStore:
                 )
             )
         return checks
+
+
+def evidence_lag_s(store: JobStore, *, now_s: float) -> float:
+    """How long the oldest certified send has waited for its evidence (0 when none waits),
+    also set as ``certsms_evidence_lag_seconds``.
+
+    A send is ``certified`` from its last recipient's certified status until every
+    certificate is stored (then ``evidence_stored``), so the oldest entry of that status
+    is the evidence backlog's age. A lag that keeps growing under steady traffic means
+    certificate downloads do not keep pace with sends: raise
+    ``rate_limit_certificate_per_s`` (docs/guard.md, "Sizing for N sends a day").
+    """
+    oldest = store.entered_status(JobStatus.CERTIFIED, limit=1)
+    lag_s = max(0.0, now_s - oldest[0][1]) if oldest else 0.0
+    metrics.EVIDENCE_LAG.set(lag_s)
+    return lag_s

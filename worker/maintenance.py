@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any, cast
@@ -27,8 +26,10 @@ from dramatiq.broker import Broker
 from dramatiq.middleware import Middleware
 
 from config.settings import Settings
+from worker.evidence import evidence_lag_s
 from worker.jobs.producer import Producer
 from worker.poller import PollRun, ReportPoller
+from worker.redis_client import RedisClock
 from worker.sweepers import Sweepers, SweepRun, beat
 
 log = structlog.get_logger(__name__)
@@ -94,17 +95,18 @@ class MaintenanceRunner:
         client: redis.Redis,
         settings: Settings,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         holder: str | None = None,
         poller: ReportPoller | None = None,
         sweepers: Sweepers | None = None,
         producer: Producer | None = None,
     ) -> None:
         """``producer`` queues the follow-up jobs of polls and sweeps (default: one on
-        dramatiq's broker)."""
+        dramatiq's broker); ``clock`` gives epoch seconds (default: Redis' clock, so
+        every host's beats and sweeps agree)."""
         self.client = client
         self.settings = settings
-        self.clock = clock
+        self.clock = clock = clock if clock is not None else RedisClock(client)
         self.holder = holder or f"{process_id()}:{uuid.uuid4().hex[:8]}"
         self.lease = Lease(
             client,
@@ -121,12 +123,13 @@ class MaintenanceRunner:
 
     def run_once(self) -> tuple[PollRun, SweepRun] | None:
         """One cycle: beat, then (as leader only) poll and sweep; None when not leading."""
-        beat(self.client, self.settings, process_id())
+        beat(self.client, self.settings, process_id(), clock=self.clock)
         if not self.lease.acquire():
             return None
         now = self.clock()
         polled = self.poller.run_once(now=now)
         swept = self.sweepers.run_once(now=now)
+        evidence_lag_s(self.sweepers.store, now_s=now)  # the certsms_evidence_lag_seconds gauge
         return polled, swept
 
     def stop(self) -> None:

@@ -302,14 +302,14 @@ class ReportPoller:
             raise
         except (ProviderRejected, RepeatedRejection) as exc:
             metrics.REPORT_POLLS.labels(outcome="rejected").inc()
-            log.warning("report_poll_rejected", job_id=job_id, message_id=message_id, res=exc.res)
+            log.warning("report_poll_rejected", job_id=job_id, idmensaje=message_id, res=exc.res)
             return
         except (MensatekError, OSError) as exc:
             metrics.REPORT_POLLS.labels(outcome="error").inc()
             log.warning(
                 "report_poll_failed",
                 job_id=job_id,
-                message_id=message_id,
+                idmensaje=message_id,
                 error_class=type(exc).__name__,
             )
             return
@@ -330,7 +330,7 @@ class ReportPoller:
         self.store.set_fields(job_id, last_poll_at=utc_now_iso())
         metrics.REPORT_POLLS.labels(outcome="ok").inc()
         log.info(
-            "report_polled", job_id=job_id, message_id=message_id, recipients=len(result.recipients)
+            "report_polled", job_id=job_id, idmensaje=message_id, recipients=len(result.recipients)
         )
 
     def _expire(self, job_id: str, record: JobRecord, meta: dict[str, Any], now: float) -> None:
@@ -347,7 +347,7 @@ class ReportPoller:
         log.warning(
             "status_polling_expired",
             job_id=job_id,
-            message_id=meta.get("message_id"),
+            idmensaje=meta.get("message_id"),
             last_status=record.status,
             moved=bool(moved),
         )

@@ -17,12 +17,17 @@ process runs a sweep thread that, every ``redelivery_sweep_interval_s``:
 A killed worker's messages therefore run again within ``heartbeat_timeout_s +
 redelivery_sweep_interval_s`` (defaults 30 + 15 s). Poison messages (redelivered
 more than ``max_redeliveries`` times) are caught by :mod:`worker.middleware`.
+
+Every time here is Redis' (``TIME``, through :class:`~worker.redis_client.RedisClock`),
+the heartbeats dramatiq's dispatch writes included (:mod:`worker.broker`): a host whose
+clock runs ahead cannot take a live worker on another host for dead.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, cast
 
 import redis
@@ -32,6 +37,7 @@ from dramatiq.middleware import Middleware
 
 from config.settings import Settings
 from worker.dramatiq_keys import acks_prefix, heartbeats_key, queue_key
+from worker.redis_client import RedisClock
 
 log = structlog.get_logger(__name__)
 
@@ -62,8 +68,17 @@ return 1
 class Sweeper:
     """One sweep over the broker's namespace (see the module docstring)."""
 
-    def __init__(self, client: redis.Redis, *, namespace: str, heartbeat_timeout_ms: int) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        namespace: str,
+        heartbeat_timeout_ms: int,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        """``clock`` gives epoch seconds (default: Redis' clock)."""
         self.client = client
+        self.clock = clock if clock is not None else RedisClock(client)
         self.namespace = namespace
         self.heartbeat_timeout_ms = heartbeat_timeout_ms
         self.heartbeats = heartbeats_key(namespace)
@@ -72,12 +87,12 @@ class Sweeper:
 
     def beat(self, worker_id: str, *, now_ms: int | None = None) -> None:
         """Refresh ``worker_id``'s heartbeat."""
-        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        now_ms = int(self.clock() * 1000) if now_ms is None else now_ms
         self.client.zadd(self.heartbeats, {worker_id: now_ms})
 
     def sweep(self, *, now_ms: int | None = None) -> int:
         """Requeue every dead worker's unacknowledged messages; returns how many."""
-        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        now_ms = int(self.clock() * 1000) if now_ms is None else now_ms
         threshold = now_ms - self.heartbeat_timeout_ms
         dead = cast(list[bytes], self.client.zrangebyscore(self.heartbeats, 0, threshold))
         moved_total = 0
@@ -121,6 +136,7 @@ class RedeliverySweeper(Middleware):
             client,
             namespace=str(broker.namespace),  # type: ignore[attr-defined]
             heartbeat_timeout_ms=settings.heartbeat_timeout_s * 1000,
+            clock=getattr(broker, "clock", None),
         )
         interval_s = float(settings.redelivery_sweep_interval_s)
         beat_s = min(interval_s, settings.heartbeat_timeout_s / 3)

@@ -22,13 +22,18 @@ Run by the elected maintenance runner (:mod:`worker.maintenance`) every cycle:
 
 Worker presence: each worker process's runner thread beats
 ``<ns>:workers:alive`` (member ``host:pid``), matching the ``worker_id``
-(``host:pid:thread``) a send records when it goes ``in_flight``.
+(``host:pid:thread``) a send records when it goes ``in_flight``. Beats and sweeps
+read Redis' clock (:class:`~worker.redis_client.RedisClock`, ``TIME``), never the
+host's: a host whose clock is off does not take a live worker for dead.
+
+Keys that would hold a phone number hold its hash instead
+(:func:`worker.jobs.store.phone_digest`): the evidence retry marker is
+``<ns>:evidence-retry:<idMensaje>:<sha256(phone)[:24]>``.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -43,8 +48,14 @@ from worker.dramatiq_keys import broker_namespace, delayed_queue, messages_key
 from worker.evidence import EvidenceStore
 from worker.jobs.contract import QUEUE_OF, QUEUES
 from worker.jobs.producer import Producer
-from worker.jobs.store import JobStatus, JobStore
-from worker.status_updates import Enqueue, certificate_trigger_key, complete_evidence
+from worker.jobs.store import JobStatus, JobStore, phone_digest
+from worker.redis_client import RedisClock
+from worker.status_updates import (
+    Enqueue,
+    certificate_trigger_key,
+    complete_evidence,
+    replay_kept,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -57,10 +68,18 @@ def workers_key(settings: Settings) -> str:
 
 
 def beat(
-    client: redis.Redis, settings: Settings, process_id: str, *, now: float | None = None
+    client: redis.Redis,
+    settings: Settings,
+    process_id: str,
+    *,
+    now: float | None = None,
+    clock: Callable[[], float] | None = None,
 ) -> None:
-    """Record that worker process ``process_id`` (``host:pid``) is alive."""
-    client.zadd(workers_key(settings), {process_id: time.time() if now is None else now})
+    """Record that worker process ``process_id`` (``host:pid``) is alive, at ``now``
+    (default: Redis' clock, or ``clock`` when given)."""
+    if now is None:
+        now = clock() if clock is not None else RedisClock(client)()
+    client.zadd(workers_key(settings), {process_id: now})
 
 
 def _process_of(worker_id: str) -> str:
@@ -76,23 +95,25 @@ class SweepRun:
     evidence_requeued: list[str]
     evidence_overdue: list[str]
     requeued: list[str]
+    events_trimmed: int = 0
 
 
 class Sweepers:
-    """See the module docstring. ``clock`` gives epoch seconds (tests pass their own)."""
+    """See the module docstring. ``clock`` gives epoch seconds (default: Redis' clock;
+    tests pass their own)."""
 
     def __init__(
         self,
         redis_client: redis.Redis,
         settings: Settings,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         enqueue: Enqueue | None = None,
         requeue: Callable[[str], str] | None = None,
     ) -> None:
         self.redis = redis_client
         self.settings = settings
-        self.clock = clock
+        self.clock = clock if clock is not None else RedisClock(redis_client)
         self.store = JobStore(redis_client, settings)
         self._enqueue = enqueue
         self._requeue = requeue
@@ -125,6 +146,7 @@ class Sweepers:
             evidence_requeued=requeued_evidence,
             evidence_overdue=overdue,
             requeued=self.stalled(now=now),
+            events_trimmed=self.store.trim_events(now=now),
         )
 
     def _older(self, status: JobStatus, before: float) -> list[str]:
@@ -165,6 +187,8 @@ class Sweepers:
                 log.warning(
                     "in_flight_send_uncertain", job_id=job_id, worker_id=worker, age_s=int(age_s)
                 )
+                # callbacks kept while it was in_flight reconcile it now
+                replay_kept(self.store, job_id, enqueue=self.enqueue)
         return moved
 
     # --- certified without evidence --------------------------------------------------------
@@ -210,7 +234,7 @@ class Sweepers:
         status = self.store.status(cert_job) if cert_job and cert_job != "-" else None
         if status in (JobStatus.QUEUED, JobStatus.RUNNING):
             return False  # a download is on its way
-        marker = self.settings.key("evidence-retry", str(message_id), phone)
+        marker = self.settings.key("evidence-retry", str(message_id), phone_digest(phone))
         if not self.redis.set(marker, repr(now), nx=True, ex=self.settings.evidence_retry_s):
             return False
         attempt = self.store.increment(job_id, "evidence_retries")
@@ -236,7 +260,7 @@ class Sweepers:
         log.warning(
             "certificate_download_requeued",
             job_id=job_id,
-            message_id=message_id,
+            idmensaje=message_id,
             phone=phone,
             certificate_job_id=new_job,
             previous_status=str(status) if status else None,
@@ -257,7 +281,7 @@ class Sweepers:
         log.error(
             "evidence_overdue",
             job_id=job_id,
-            message_id=message_id,
+            idmensaje=message_id,
             phone=missing,
             certified_for_s=int(age_s),
             give_up_s=self.settings.evidence_give_up_s,

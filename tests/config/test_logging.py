@@ -152,3 +152,45 @@ def test_logging_keeps_timestamps_readable() -> None:
     stream = _configure()
     structlog.get_logger("t").info("job_claimed", in_flight_ts="1764140000123")
     assert _lines(stream)[0]["in_flight_ts"] == "1764140000123"
+
+
+def test_failing_actor_line_of_dramatiq_carries_no_message_text(settings: Settings) -> None:
+    """dramatiq's "Failed to process message …" line names the actor, message and job,
+    never the payload (message text, tax id, contact name)."""
+    import dramatiq
+
+    stream = io.StringIO()
+    configure_logging(settings.model_copy(update={"log_format": "json"}), stream=stream)
+    try:
+        message = dramatiq.Message(
+            queue_name="certsms.send",
+            actor_name="certsms.send",
+            args=("Texto secreto",),
+            kwargs={
+                "job_id": "job42",
+                "payload": {
+                    "Mensaje": "Texto secreto",
+                    "Cifcontacto": "B12345678",
+                    "Contacto": "Pepa",
+                },
+            },
+            options={},
+        )
+        try:
+            raise RuntimeError("boom")
+        except RuntimeError:
+            logging.getLogger("dramatiq.worker.WorkerThread").error(
+                "Failed to process message %s with unhandled exception.", message, exc_info=True
+            )
+        logging.getLogger("dramatiq.actor.Actor").warning(
+            "Received args=%r kwargs=%r.", message.args, message.kwargs
+        )
+    finally:
+        logging.getLogger().handlers.clear()
+        structlog.reset_defaults()
+    text = stream.getvalue()
+    for secret in ("Texto secreto", "B12345678", "Pepa"):
+        assert secret not in text
+    line = json.loads(text.splitlines()[0])
+    assert "certsms.send" in line["event"] and message.message_id in line["event"]
+    assert "job42" in line["event"] and "boom" in line["exception"]

@@ -155,3 +155,26 @@ def test_parse_phones_use_the_canonical_form(phone: str) -> None:
     parsed = parse_callback({**STATUS, "Movil": phone})
     assert isinstance(parsed, StatusCallback)
     assert parsed.phone == "34600123456"
+
+
+def test_read_callback_never_refuses_and_says_why() -> None:
+    """Unknown Servicio or a missing field → UnrecognisedCallback with the message id found;
+    odd optional fields and extra fields → the callback plus warnings."""
+    from mensatek.callbacks import UnrecognisedCallback, read_callback
+
+    status = {
+        "Servicio": "SMSCERTIFICADO",
+        "Resultado": "14",
+        "Movil": "34600000001",
+        "idMensaje": "77",
+    }
+    odd, warnings = read_callback({**status, "Segundos": "", "Puerto": "x", "Nuevo": "1"})
+    assert isinstance(odd, StatusCallback) and odd.seconds is None and odd.result_code == 14
+    assert any("nuevo" in w for w in warnings)
+    unknown, warnings = read_callback({**status, "Servicio": "SMSMASIVO"})
+    assert isinstance(unknown, UnrecognisedCallback) and unknown.message_id == 77
+    assert unknown.service == "SMSMASIVO" and warnings
+    missing, _ = read_callback({k: v for k, v in status.items() if k != "Movil"})
+    assert isinstance(missing, UnrecognisedCallback) and missing.field == "Movil"
+    nested, warnings = read_callback({**status, "Extra": {"a": 1}})
+    assert isinstance(nested, StatusCallback) and any("Extra" in w for w in warnings)

@@ -32,7 +32,14 @@ def test_canonical_phone_removes_spaces_and_one_international_prefix(
 
 @pytest.mark.parametrize(
     "raw",
-    ["34600000000", "+34 600 000 000", "0034600000000", "351912345678", "+49 1512 3456789"],
+    [
+        "34600000000",
+        "+34 600 000 000",
+        "0034600000000",
+        "351912345678",
+        "+49 1512 3456789",
+        "+500 51234",  # 8 digits, the shortest accepted (Falkland Islands)
+    ],
 )
 def test_phone_problem_accepts_international_numbers(raw: str) -> None:
     """Valid numbers with their country code, in any accepted spelling, have no problem."""

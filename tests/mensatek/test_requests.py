@@ -136,6 +136,7 @@ def test_to_params_uses_provider_names_and_formats() -> None:
         "Identificar": "CERTIFICADO-12345678Z",
         "Aceptacion": 5,
         "Emailreport": "a@b.es",
+        "Links": 1,
     }
     assert "Resp" not in req.to_params()
 
@@ -345,7 +346,7 @@ BAD_KIND_CASES = [
     ("upload", {"Nombre": "foto.exe", "Contenido": PDF_B64}, "Nombre", "name"),
     ("upload", {"Nombre": "a.pdf", "Contenido": PDF_B64, "Tipo": "URL"}, "Tipo", "mode"),
     ("delete_file", {"Nombre": "../etc/passwd"}, "Nombre", "name"),
-    ("credits", {"Resp": "JSON"}, "Resp", "Resp"),
+    ("credits", {"Resp": "JSON", "Cred": 1}, "Cred", "Cred"),
     ("list_files", {"x": 1}, "x", "x"),
     ("nonsense", {}, "kind", "kind"),
 ]
@@ -373,3 +374,70 @@ def test_validate_request_validates_built_models() -> None:
     assert validate_request(EXPECTED, now=NOW) == []
     assert validate_request(CancelRequest(0), now=NOW)[0].provider_name == "Idmensaje"
     assert set(KINDS) >= set(_KIND_OF.values()) | {"credits", "list_files"}
+
+
+DOCS_EXAMPLE: dict[str, object] = {
+    "Remitente": "MIEMPRESA",
+    "Destinatarios": '[{"Movil":"34600000000","Variable_1":"Pedro"},'
+    '{"Movil":"34600000001","Variable_1":"Ana"}]',
+    "Mensaje": "To the attention of Ana, We send you this notification (FILE:2:notifica.pdf)",
+    "Tipocontrato": "0",
+    "Fecha": "2026-10-01 15:10",
+    "Referenciausuario": "Your reference",
+    "Report": "0",
+    "Idmensaje": "1765987",
+    "Contacto": "EMPRESA S.L.",
+    "Telcontacto": "900000000",
+    "Cifcontacto": "B12345674",
+    "Vpd": "3",
+    "Vph": "0",
+    "Vpm": "0",
+    "Identificar": "CERTIFICADO-12345678Z",
+    "Aceptacion": "10",
+    "Unicode": "0",
+    "Fixutf8": "0",
+    "Emailreport": "a@b.es",
+    "Resp": "JSON",
+}
+
+
+def test_payload_copied_from_the_docs_example_is_accepted() -> None:
+    """The v7 docs' send example (strings everywhere, Destinatarios a JSON string, Resp,
+    keys in any case) loads; Resp is ignored and a macro gets Links=1."""
+    lowered = {key.lower(): value for key, value in DOCS_EXAMPLE.items()}
+    for payload in (DOCS_EXAMPLE, lowered):
+        req = send_request_from_payload(payload, now=NOW)
+        assert [r.phone for r in req.recipients] == ["34600000000", "34600000001"]
+        assert req.validity_days == 3 and req.acceptance_days == 10
+        params = req.to_params()
+        assert params["Links"] == 1 and "Resp" not in params
+    assert request_from_payload("credits", {"Resp": "JSON"}, now=NOW) is None
+
+
+@pytest.mark.parametrize(
+    ("message", "links", "expected"),
+    [
+        ("Hola (FILE:2:notifica.pdf)", None, 1),
+        ("Hola (LINK:2:https://x.es)", None, 1),
+        ("Hola (IMG:2:foto.jpg)", None, 1),
+        ("Hola", None, None),
+        ("Hola", "1", 1),
+        ("Hola (LINK:2:https://x.es)", "true", 1),
+    ],
+)
+def test_links_is_sent_with_macros_or_when_asked(
+    message: str, links: str | None, expected: int | None
+) -> None:
+    """Links=1 whenever Mensaje holds a FILE/BASE64/LINK/IMG macro, or the payload asks."""
+    payload = {**BASE, "Destinatarios": "34600000000", "Mensaje": message}
+    payload |= {"links": links} if links else {}
+    assert send_request_from_payload(payload, now=NOW).to_params().get("Links") == expected
+
+
+def test_links_zero_with_a_macro_is_refused_naming_the_message() -> None:
+    """Links=0 with a document macro would send it as plain text: refused on Mensaje."""
+    payload = {**BASE, "Destinatarios": "34600000000", "Mensaje": "Hola (LINK:2:https://x.es)"}
+    payload["Links"] = "0"
+    with pytest.raises(InvalidRequest) as exc:
+        send_request_from_payload(payload, now=NOW)
+    assert any(p.provider_name == "Mensaje" and "Links=0" in p.message for p in exc.value.problems)

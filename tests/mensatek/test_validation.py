@@ -4,15 +4,31 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 import pytest
 
 from mensatek.errors import FieldProblem
 from mensatek.macros import Macro, decode_pdf_base64, macro_problems, parse_macros
-from mensatek.requests import Recipient, SendRequest
-from mensatek.validation import sender_problem, tax_id_problem, validate_send
+from mensatek.requests import (
+    CancelRequest,
+    CertificateRequest,
+    Recipient,
+    ReportRequest,
+    RescheduleRequest,
+    SendRequest,
+    UploadRequest,
+)
+from mensatek.validation import (
+    count_recipients,
+    future_problem,
+    recipient_count_problem,
+    sender_problem,
+    tax_id_problem,
+    validate_request,
+    validate_send,
+)
 
 NOW = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 PDF_B64 = base64.b64encode(b"%PDF-1.4\n%test\n").decode()
@@ -237,8 +253,8 @@ def test_macro_span_points_at_the_macro() -> None:
         (Macro("BASE64", 2, base64.b64encode(b"PK\x03\x04").decode(), (0, 1)), False),
         (Macro("BASE64", 2, "%%%", (0, 1)), False),
         (Macro("BASE64", None, PDF_B64, (0, 1)), False),
-        (Macro("FILE", 2, "ABCDEFGHIJKLMNO.pdf", (0, 1)), True),
-        (Macro("FILE", 2, "ABCDEFGHIJKLMNOP.pdf", (0, 1)), False),
+        (Macro("FILE", 2, "ABCDEFGHIJK.pdf", (0, 1)), True),  # 15 characters in all
+        (Macro("FILE", 2, "ABCDEFGHIJKL.pdf", (0, 1)), False),  # 16 in all
         (Macro("FILE", 2, "mi-contrato.pdf", (0, 1)), False),
         (Macro("FILE", 2, "contrato", (0, 1)), False),
         (Macro("FILE", None, "3:x.pdf", (0, 1)), False),
@@ -253,3 +269,186 @@ def test_macro_problems(macro: Macro, ok: bool) -> None:
 def test_decode_pdf_base64_returns_the_pdf() -> None:
     """A good BASE64 macro content decodes to the PDF bytes."""
     assert decode_pdf_base64(PDF_B64).startswith(b"%PDF-")
+
+
+@pytest.mark.parametrize(
+    ("contract_type", "pdf_types", "needs_pdf"),
+    [(18, None, True), (5, None, False), (5, (5, 18), True), (18, (), False)],
+)
+def test_contract_without_pdf_only_refused_for_types_known_to_need_one(
+    contract_type: int, pdf_types: tuple[int, ...] | None, needs_pdf: bool
+) -> None:
+    """A Contract SMS needs a PDF only when its type is in the (configurable) list."""
+    req = make_send(contract_type=contract_type, message="Responda SI para aceptar")
+    problems = validate_send(req, now=NOW, pdf_contract_types=pdf_types)
+    assert (("Mensaje", "message") in fields(problems)) is needs_pdf
+
+
+# --- boundaries and non-send requests (found unchecked by `make mutation`) -------------
+
+
+@pytest.mark.parametrize(("message_id", "ok"), [(1, True), (0, False), (-5, False)])
+def test_cancel_and_reschedule_need_a_positive_message_id(message_id: int, ok: bool) -> None:
+    """Idmensaje 1 is the smallest valid id for cancel, reschedule and report."""
+    later = NOW + timedelta(hours=1)
+    for req in (
+        CancelRequest(message_id),
+        ReportRequest(message_id),
+        RescheduleRequest(message_id, later),
+    ):
+        problems = validate_request(req, now=NOW)
+        assert (problems == []) is ok, problems
+        if not ok:
+            assert fields(problems) == {("Idmensaje", "message_id")}
+
+
+def test_validate_request_defaults_now_to_the_current_time() -> None:
+    """Without ``now`` a reschedule is checked against the current time."""
+    soon = datetime.now(UTC) + timedelta(hours=2)
+    assert validate_request(RescheduleRequest(5, soon)) == []
+    assert fields(validate_request(RescheduleRequest(5, datetime(2020, 1, 1, tzinfo=UTC)))) == {
+        ("Fecha", "scheduled_at")
+    }
+
+
+@pytest.mark.parametrize(
+    ("tax_id", "ok"),
+    [("12345678Z", True), ("X1234567L", True), ("B12345674", True), ("12345678A", False)],
+)
+def test_tax_id_accepts_each_spanish_kind(tax_id: str, ok: bool) -> None:
+    """NIF, NIE and CIF are each accepted on their own; a wrong control letter is not."""
+    assert (tax_id_problem(tax_id, foreign=False) is None) is ok
+
+
+def test_future_problem_needs_an_aware_date_with_an_offset() -> None:
+    """A naive date, or one whose tzinfo gives no offset, is refused as not timezone-aware."""
+
+    class NoOffset(tzinfo):
+        def utcoffset(self, dt: datetime | None) -> None:
+            return None
+
+    assert future_problem(datetime(2030, 1, 1), now=NOW) == "must be timezone-aware"
+    naive_zone = datetime(2030, 1, 1, tzinfo=NoOffset())
+    assert future_problem(naive_zone, now=NOW) == "must be timezone-aware"
+    assert future_problem(datetime(2030, 1, 1, tzinfo=UTC), now=NOW) is None
+
+
+@pytest.mark.parametrize(
+    ("payload", "count"),
+    [
+        ({"Destinatarios": [{"Movil": "1"}, {"Movil": "2"}]}, 2),
+        ({"recipients": ({"Movil": "1"},)}, 1),
+        ({"DESTINATARIOS": '[{"Movil": "1"}, {"Movil": "2"}, {"Movil": "3"}]'}, 3),
+        ({"Destinatarios": "[not json"}, 0),
+        ({"Destinatarios": "34600000001; 34600000002,34600000003"}, 3),
+        ({"Destinatarios": "34600000001"}, 1),
+        ({"Destinatarios": {"Movil": "1"}}, 1),
+        ({"Destinatarios": 5}, 0),
+        ({"Mensaje": "x"}, 0),
+    ],
+)
+def test_count_recipients_reads_every_shape(payload: dict[str, object], count: int) -> None:
+    """Lists, JSON texts, separated texts and a single mapping are counted; others are 0."""
+    assert count_recipients(payload) == count
+
+
+def test_recipient_cap_allows_exactly_the_maximum() -> None:
+    """max_recipients recipients pass; one more is refused naming the setting."""
+    at_cap = {"Destinatarios": [{"Movil": str(i)} for i in range(3)]}
+    assert recipient_count_problem(at_cap, max_recipients=3) is None
+    problem = recipient_count_problem(at_cap, max_recipients=2)
+    assert problem is not None and "CERTSMS_MAX_RECIPIENTS_PER_SEND" in problem.message
+    default = {"Destinatarios": [{"Movil": str(i)} for i in range(10_000)]}
+    assert recipient_count_problem(default) is None
+    assert recipient_count_problem({"Destinatarios": [*default["Destinatarios"], {}]}) is not None
+
+
+def test_recipient_variables_exclude_movil_and_list_the_allowed() -> None:
+    """A recipient may carry the documented variables; the message lists them, not Movil."""
+    problems = validate_send(
+        make_send(recipients=(Recipient("34600000000", {"Apodo": "x"}),)), now=NOW
+    )
+    text = problems[0].message
+    allowed = text.split("allowed:")[1]
+    assert "Apodo" in text and "Movil" not in allowed
+    assert "Sexo" in allowed and "Nombre" in allowed  # every documented variable is listed
+    every = {"Sexo": "M", "Nombre": "Ana", "Apellidos": "Ruiz"}
+    assert validate_send(make_send(recipients=(Recipient("34600000000", every),)), now=NOW) == []
+
+
+def test_links_off_is_refused_only_with_link_macros() -> None:
+    """Links=0 with a FILE macro is refused; Links=0 without macros, or Links unset, is fine."""
+    assert fields(validate_send(make_send(links=False), now=NOW)) == {("Mensaje", "message")}
+    assert validate_send(make_send(links=False, message="Sin adjuntos"), now=NOW) == []
+    assert validate_send(make_send(links=None), now=NOW) == []
+
+
+@pytest.mark.parametrize(("group", "ok"), [(None, True), (1, True), (0, False), (-1, False)])
+def test_message_group_id_must_be_positive(group: int | None, ok: bool) -> None:
+    """Idmensaje (a group) 1 is fine, 0 and below are refused."""
+    assert (validate_send(make_send(message_group_id=group), now=NOW) == []) is ok
+
+
+def test_email_report_length_limit() -> None:
+    """An address of exactly 254 characters passes; 255 is refused."""
+    local = "a" * (254 - len("@ejemplo.es"))
+    assert validate_send(make_send(email_report=f"{local}@ejemplo.es"), now=NOW) == []
+    too_long = f"{local}a@ejemplo.es"
+    assert fields(validate_send(make_send(email_report=too_long), now=NOW)) == {
+        ("Emailreport", "email_report")
+    }
+
+
+@pytest.mark.parametrize(("message_id", "ok"), [(1, True), (0, False)])
+def test_certificate_message_id_must_be_positive(message_id: int, ok: bool) -> None:
+    """A certificate by message needs Idmensaje ≥ 1."""
+    problems = validate_request(CertificateRequest(message_id=message_id), now=NOW)
+    assert (problems == []) is ok
+
+
+START = datetime(2026, 4, 1, 0, 0, tzinfo=UTC)
+END = datetime(2026, 4, 2, 0, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"message_id": 5}, set()),
+        ({"message_id": 5, "phone": "34600000001"}, set()),
+        ({"start": START, "end": END}, set()),
+        ({}, {("Idmensaje", "message_id")}),
+        ({"phone": "34600000001"}, {("Telefono", "phone")}),
+        ({"message_id": 5, "start": START}, {("Fechainicio", "start")}),
+        ({"message_id": 5, "end": END}, {("Fechainicio", "start")}),
+        ({"message_id": 5, "phone": "12"}, {("Telefono", "phone")}),
+        ({"start": START}, {("Fechafin", "end")}),
+        ({"end": END}, {("Fechainicio", "start")}),
+        ({"start": END, "end": START}, {("Fechafin", "end")}),
+        ({"start": START, "end": START}, {("Fechafin", "end")}),
+        ({"start": START.replace(tzinfo=None), "end": END}, {("Fechainicio", "start")}),
+        ({"start": START, "end": END.replace(tzinfo=None)}, {("Fechainicio", "start")}),
+    ],
+)
+def test_certificate_request_modes(kwargs: dict[str, Any], expected: set[tuple[str, str]]) -> None:
+    """A certificate is asked by message (optionally one phone) or by an aware date range
+    with start before end; every other combination names the field at fault."""
+    assert fields(validate_request(CertificateRequest(**kwargs), now=NOW)) == expected
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"name": "doc.pdf", "content": b"%PDF-1.4 x"}, set()),
+        ({"name": "doc.PDF", "content": b"%PDF-1.4 x", "mode": "FILES"}, set()),
+        ({"name": "hoja.xlsx", "content": b"PK"}, set()),
+        ({"name": "doc.pdf", "content": b"%PDF-1.4", "mode": "RAW"}, {("Tipo", "mode")}),
+        ({"name": "doc.pdf", "content": b""}, {("Contenido", "content")}),
+        ({"name": "doc.pdf", "content": b"not a pdf"}, {("Contenido", "content")}),
+        ({"name": "doc.exe", "content": b"MZ"}, {("Nombre", "name")}),
+        ({"name": "hoja.xlsx", "content": b"%PDF-1.4"}, set()),
+    ],
+)
+def test_upload_request_rules(kwargs: dict[str, Any], expected: set[tuple[str, str]]) -> None:
+    """Upload mode, non-empty content, allowed extension, and a PDF header for .pdf."""
+    problems = validate_request(UploadRequest(**kwargs), now=NOW)
+    assert fields(problems) == expected

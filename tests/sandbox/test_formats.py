@@ -123,7 +123,8 @@ def test_sandbox_function_names_case_insensitive(sandbox: SandboxHandle) -> None
 
 
 def test_sandbox_non_post_is_405_and_unknown_function_404(sandbox: SandboxHandle) -> None:
-    """GET on a function is 405; an unknown function is 404."""
+    """GET on a function is 405 (lenient sandbox); an unknown function is 404."""
+    sandbox.configure(strict=False)
     assert requests.get(sandbox.base_url + "GetCreditos", timeout=10).status_code == 405
     assert (
         requests.post(sandbox.base_url + "Nope", auth=sandbox.auth, timeout=10).status_code == 404

@@ -31,6 +31,7 @@ def _last(sandbox: SandboxHandle, function: str) -> dict[str, Any]:
 def test_sandbox_strict_refuses_query_string_params(sandbox: SandboxHandle) -> None:
     """Strict: any parameter in the query string is Res -3 naming them, logged as query_string;
     lenient: the same request is answered."""
+    sandbox.configure(strict=False)  # the lenient half first (the fixture is strict)
     query = {"Resp": "JSON", "Idmensaje": "1"}
     assert sandbox.raw("GetCreditos", params=query, json={}).json()[0]["Res"] == "1"
     sandbox.configure(strict=True)
@@ -50,6 +51,7 @@ def test_sandbox_strict_refuses_query_string_params(sandbox: SandboxHandle) -> N
 def test_sandbox_strict_refuses_legacy_login_fields(sandbox: SandboxHandle) -> None:
     """Strict: Correo/Passwd in the body are Res -3 (not -1), with or without Basic auth;
     lenient: they still log in (v5/v6 style). The password never reaches the log."""
+    sandbox.configure(strict=False)  # the lenient half first (the fixture is strict)
     legacy = {"Correo": "demo", "Passwd": "demo-token", "Resp": "JSON"}
     lenient = requests.post(sandbox.base_url + "GetCreditos", data=legacy, timeout=10)
     assert lenient.json()[0]["Res"] == "1"
@@ -66,6 +68,7 @@ def test_sandbox_strict_refuses_legacy_login_fields(sandbox: SandboxHandle) -> N
 def test_sandbox_strict_refuses_a_past_fecha(sandbox: SandboxHandle) -> None:
     """Strict: a Fecha before the current Madrid minute is Res -3 and sends nothing; the current
     minute sends now and a future one is scheduled. Lenient: a past Fecha sends now."""
+    sandbox.configure(strict=False)  # the lenient half first (the fixture is strict)
     now = _madrid_now(sandbox)
     past = _fecha(now - timedelta(days=1))
     lenient = sandbox.call("EnviarSMSCERTIFICADO", send_params(Fecha=past)).json()[0]
@@ -86,6 +89,7 @@ def test_sandbox_strict_refuses_a_past_fecha(sandbox: SandboxHandle) -> None:
 
 def test_sandbox_strict_refuses_non_post(sandbox: SandboxHandle) -> None:
     """Strict: a GET is answered Res -3 (HTTP 200) and logged as method; lenient: 405, unlogged."""
+    sandbox.configure(strict=False)  # the lenient half first (the fixture is strict)
     assert requests.get(sandbox.base_url + "GetCreditos", timeout=10).status_code == 405
     assert sandbox.requests() == []
     sandbox.configure(strict=True)

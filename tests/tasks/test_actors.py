@@ -78,8 +78,15 @@ def test_jobs_report_and_certificate(jobs_settings, job_store, job_worker, sandb
     report = tasks.enqueue_report({"Idmensaje": send.idmensaje}, settings=jobs_settings)
     reported = wait_status(job_store, report, "succeeded", "failed", "dead")
     assert reported.status is JobStatus.SUCCEEDED
-    recipients = wait_for(lambda: record_of(job_store, send_id).recipients)
-    assert set(recipients) == {"34600000001", "34600000002"}
+    both = {"34600000001", "34600000002"}
+    # the report job succeeds, then applies each recipient: wait for both, not the first
+    recipients = wait_for(
+        lambda: (
+            set(record_of(job_store, send_id).recipients) == both
+            and record_of(job_store, send_id).recipients
+        )
+    )
+    assert set(recipients) == both
     cert = tasks.enqueue_certificate(
         {"Idmensaje": send.idmensaje, "Telefono": "34600000001"}, settings=jobs_settings
     )

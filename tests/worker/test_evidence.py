@@ -7,11 +7,16 @@ import json
 import threading
 from pathlib import Path
 
+import dramatiq
 import pytest
 
+import tasks
 from config.settings import Settings
+from tests.fixtures.jobs import wait_for
+from tests.fixtures.sandbox import SandboxHandle, send_params
 from tests.fixtures.web import make_zip
-from worker.evidence import EvidenceError, EvidenceStore
+from worker.evidence import EvidenceError, EvidenceStore, EvidenceUnavailable
+from worker.runtime import Runtime
 
 PHONE = "34600123456"
 
@@ -162,3 +167,141 @@ def test_evidence_cli_exit_codes(
     stored.path.write_bytes(b"not the same")
     assert main(["evidence", "job-cli"]) == 1
     assert "MISMATCH" in capsys.readouterr().out
+
+
+def test_ready_refuses_below_min_free_space_with_backoff(settings: Settings) -> None:
+    """Below evidence_min_free_mb the store is not ready (no_space); the back-off doubles
+    per attempt up to evidence_retry_s; with the space back it is ready again."""
+    full = EvidenceStore(
+        settings.model_copy(
+            update={
+                "evidence_min_free_mb": 1e12,
+                "evidence_unavailable_backoff_s": 4.0,
+                "evidence_retry_s": 20,
+            }
+        )
+    )
+    waits = []
+    for attempt in (1, 2, 3, 4):
+        with pytest.raises(EvidenceUnavailable) as info:
+            full.ready(attempt=attempt)
+        assert info.value.reason == "no_space"
+        waits.append(info.value.retry_after_s)
+    assert waits == [4.0, 8.0, 16.0, 20.0]
+    assert "evidence_min_free_mb" in str(info.value)
+    EvidenceStore(settings.model_copy(update={"evidence_min_free_mb": 0})).ready()
+
+
+def test_ready_refuses_an_unwritable_directory(settings: Settings, tmp_path: Path) -> None:
+    """A cert_dir that cannot hold files (a file is in the way) is not_writable."""
+    blocked = tmp_path / "blocked"
+    blocked.write_text("not a directory")
+    store = EvidenceStore(settings.model_copy(update={"cert_dir": blocked / "certs"}))
+    with pytest.raises(EvidenceUnavailable) as info:
+        store.ready()
+    assert info.value.reason == "not_writable"
+
+
+def test_full_evidence_store_means_one_download_per_certificate(
+    jobs_runtime: Runtime, job_worker: dramatiq.Worker, sandbox: SandboxHandle
+) -> None:
+    """While the evidence disk is full the certificate job waits (several back-offs) with
+    no provider request; once there is space it downloads once and stores the ZIP."""
+    settings = jobs_runtime.settings
+    # the disk is "full": the running worker's settings demand more free space than exists
+    object.__setattr__(settings, "evidence_min_free_mb", 1e12)
+    object.__setattr__(settings, "evidence_unavailable_backoff_s", 0.1)
+    answer = sandbox.call("EnviarSMSCERTIFICADO", send_params(Mensaje="Aviso")).json()[0]
+    sandbox.tick(3)  # delivered → certified
+    message_id = int(answer["idMensaje"])
+    job_id = tasks.enqueue_certificate(
+        {"Idmensaje": message_id, "Telefono": "34600000001"}, settings=settings
+    )
+    store = jobs_runtime.store
+
+    def postponed() -> bool:
+        events = [e for e in store.events(count=500) if e.get("job_id") == job_id]
+        return sum(1 for e in events if e.get("reason") == "no_space") >= 2
+
+    wait_for(postponed, timeout_s=60)
+    assert sandbox.requests("GetSMSCERTIFICADO") == []
+    object.__setattr__(settings, "evidence_min_free_mb", 0.0)  # the operator frees space
+    wait_for(
+        lambda: (r := store.get(job_id)) is not None and r.status == "succeeded",
+        timeout_s=60,
+    )
+    assert len(sandbox.requests("GetSMSCERTIFICADO")) == 1
+    assert EvidenceStore(settings).has(message_id, "34600000001")
+
+
+def test_download_the_store_cannot_write_is_kept_not_downloaded_again(
+    jobs_settings: Settings, sandbox: SandboxHandle, tmp_path: Path
+) -> None:
+    """The disk refuses the certificate after its download (the message's directory cannot
+    be made): the ZIP is kept, later runs store it without a new request — 1 download."""
+    from tasks.boot import setup
+
+    certs = tmp_path / "certs"
+    s = jobs_settings.model_copy(
+        update={"evidence_unavailable_backoff_s": 0.1, "cert_dir": certs, "evidence_min_free_mb": 0}
+    )
+    runtime = setup(s)
+    answer = sandbox.call("EnviarSMSCERTIFICADO", send_params(Mensaje="Aviso")).json()[0]
+    sandbox.tick(3)
+    message_id = int(answer["idMensaje"])
+    certs.mkdir(parents=True)
+    (certs / str(message_id)).write_text("in the way")  # mkdir of the message's dir fails
+    job_id = tasks.enqueue_certificate(
+        {"Idmensaje": message_id, "Telefono": "34600000001"}, settings=s
+    )
+    evidence = EvidenceStore(s)
+    worker = dramatiq.Worker(runtime.broker, worker_threads=2, worker_timeout=100)
+    worker.start()
+    try:
+        store = runtime.store
+
+        def refused_twice() -> bool:
+            events = [e for e in store.events(count=500) if e.get("job_id") == job_id]
+            return sum(1 for e in events if e.get("reason") == "not_writable") >= 2
+
+        wait_for(refused_twice, timeout_s=60)
+        assert evidence.kept_download(message_id, "34600000001") is not None
+        (certs / str(message_id)).unlink()  # the operator fixes the disk
+        wait_for(
+            lambda: (r := store.get(job_id)) is not None and r.status == "succeeded",
+            timeout_s=60,
+        )
+    finally:
+        worker.stop(timeout=10_000)
+    assert len(sandbox.requests("GetSMSCERTIFICADO")) == 1
+    assert evidence.has(message_id, "34600000001")
+    assert evidence.kept_download(message_id, "34600000001") is None
+    assert [e["phone"] for e in evidence.entries(message_id=message_id)] == ["34600000001"]
+
+
+def test_evidence_lag_is_the_age_of_the_oldest_certified_send(
+    settings: Settings, redis_client: object
+) -> None:
+    """The lag is now minus when the oldest still-certified send became certified (and is
+    the gauge's value); 0 once its evidence is stored."""
+    import redis as redis_lib
+    from prometheus_client import REGISTRY
+
+    from worker.evidence import evidence_lag_s
+    from worker.jobs.store import JobStatus, JobStore
+
+    assert isinstance(redis_client, redis_lib.Redis)
+    store = JobStore(redis_client, settings)
+    assert evidence_lag_s(store, now_s=1e9) == 0.0
+    for job_id in ("old", "new"):
+        store.create(job_id, kind="send", payload={"Mensaje": "x"})
+        for step in (JobStatus.RUNNING, JobStatus.IN_FLIGHT, JobStatus.SENT, JobStatus.CERTIFIED):
+            store.transition(job_id, step)
+    entered = dict(store.entered_status(JobStatus.CERTIFIED))
+    lag = evidence_lag_s(store, now_s=entered["old"] + 42.0)
+    assert lag == 42.0
+    assert REGISTRY.get_sample_value("certsms_evidence_lag_seconds") == 42.0
+    store.transition("old", JobStatus.EVIDENCE_STORED)
+    assert evidence_lag_s(store, now_s=entered["new"] + 5.0) == 5.0
+    store.transition("new", JobStatus.EVIDENCE_STORED)
+    assert evidence_lag_s(store, now_s=entered["new"] + 5.0) == 0.0

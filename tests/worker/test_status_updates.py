@@ -377,3 +377,49 @@ def test_attachment_events_and_replies_are_recorded_once(store: JobStore) -> Non
     assert "last_reply" in record_of(store, job).other
     names = [e["event"] for e in store.events(count=50)]
     assert names.count("attachment_event") == 1 and names.count("reply_received") == 1
+
+
+def _status_body(**changes: str) -> dict[str, str]:
+    body = {
+        "Servicio": "SMSCERTIFICADO",
+        "Resultado": "11",
+        "Movil": A,
+        "Fecha": "2025-03-01 10:05:00",
+        "Segundos": "3",
+        "idMensaje": str(MSG),
+    }
+    return {**body, **changes}
+
+
+def test_unrecognised_callbacks_are_kept_on_the_job_and_never_move_it(store: JobStore) -> None:
+    """An unknown Servicio or an unreadable Resultado is kept (raw body, reason) on its job
+    and in the stream, shown by the record, and changes no status."""
+    job = make_send_job(store)
+    store.transition(job, JobStatus.DELIVERED)
+    bodies = [
+        _status_body(Servicio="SMSMASIVO", Resultado="1"),
+        _status_body(Resultado="catorce"),
+    ]
+    for body in (*bodies, bodies[0]):  # a duplicate is kept once
+        process_callback_fields(store, body, enqueue=Recorder())
+    items = [item for item in inbox(store, job) if item["type"] == "unrecognised"]
+    assert [item["body"] for item in items] == bodies
+    assert "unknown service" in items[0]["reason"] and items[1]["field"] == "Resultado"
+    record = record_of(store, job)
+    assert record.status is JobStatus.DELIVERED and record.recipients == {}
+    assert "last_unrecognised" in record.other
+    names = [e["event"] for e in store.events(count=50)]
+    assert names.count("callback_unrecognised") == 2
+
+
+def test_status_callback_with_odd_optional_fields_is_applied_forward_only(
+    store: JobStore,
+) -> None:
+    """An empty Segundos, an unknown field or a bad Fecha does not stop a status callback;
+    an older status never moves the recipient back."""
+    job = make_send_job(store)
+    enqueue = Recorder()
+    process_callback_fields(store, _status_body(Segundos="", Operador="X"), enqueue=enqueue)
+    assert record_of(store, job).recipients[A].result_code == 11
+    process_callback_fields(store, _status_body(Resultado="10", Fecha="ayer"), enqueue=enqueue)
+    assert record_of(store, job).recipients[A].result_code == 11

@@ -130,7 +130,7 @@ def test_sweeper_evidence_overdue_logs_and_counts_once(
         sweepers.evidence(now=late + 60, overdue=overdue)
     lines = [line for line in logs if line["event"] == "evidence_overdue"]
     assert overdue == [job_id] and len(lines) == 1
-    assert lines[0]["log_level"] == "error" and str(lines[0]["message_id"]) == str(message_id)
+    assert lines[0]["log_level"] == "error" and str(lines[0]["idmensaje"]) == str(message_id)
     assert metrics.EVIDENCE_OVERDUE._value.get() == before + 1
     assert sandbox.requests("GetSMSCERTIFICADO") == []
     assert store.status(job_id) == JobStatus.CERTIFIED

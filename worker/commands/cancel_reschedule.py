@@ -1,9 +1,13 @@
 """``certsms cancel | reschedule TARGET``: by our job id or by the provider's idMensaje.
 
 ``TARGET`` is a send job's id when such a job exists, else an ``idMensaje``
-(digits). A send that has not reached the provider is cancelled or moved at once,
-with no provider request; one at the provider gets one request (a job). Exit 2
-names the field when the input is bad.
+(digits). Everything is checked against what certsms knows before any request, so a
+mistyped id never reaches the provider (and never spends a rejection): the target
+must be a send certsms made (exit 1 otherwise: a message sent outside certsms is
+cancelled in the provider's panel), and still be queued or scheduled (exit 2 naming
+TARGET otherwise: a delivered message cannot be cancelled). A send that has not
+reached the provider is cancelled or moved at once, with no provider request; one at
+the provider gets one request (a job).
 """
 
 from __future__ import annotations
@@ -12,15 +16,39 @@ import argparse
 import sys
 from typing import Any
 
-from worker.commands.common import EXIT_BAD_INPUT, EXIT_OK, BadInput, print_json
+from worker.commands.common import EXIT_BAD_INPUT, EXIT_OK, BadInput, NotFound, print_json
+
+CHANGEABLE = frozenset({"queued", "scheduled"})
+"""The statuses a send can still be cancelled or moved from."""
 
 
-def _payload(store: Any, target: str, *, job: bool, message: bool) -> dict[str, Any]:
-    if message or (not job and store.get(target) is None):
+def _payload(store: Any, target: str, *, job: bool, message: bool, kind: str) -> dict[str, Any]:
+    """The cancel/reschedule payload for ``target``, checked locally (no request made)."""
+    job_id: str | None = None
+    if not message:
+        job_id = target if store.get(target) is not None else None
+        if job_id is None and job:
+            raise NotFound(f"TARGET: no job {target!r}")
+    if job_id is None:
         if not target.isdigit():
             raise BadInput(f"TARGET: no job {target!r}, and not an idMensaje (digits)")
-        return {"Idmensaje": int(target)}
-    return {"job_id": target}
+        job_id = store.find_by_message_id(target)
+        if job_id is None:
+            raise NotFound(
+                f"TARGET: no send with idMensaje {target} is known to certsms "
+                "(check the number; a message sent elsewhere is changed in the provider's panel)"
+            )
+    record = store.get(job_id)
+    if record is None:
+        raise NotFound(f"TARGET: no job {job_id!r}")
+    if record.kind != "send":
+        raise BadInput(f"TARGET: job {job_id} is a {record.kind} job, not a send")
+    if str(record.status) not in CHANGEABLE:
+        raise BadInput(
+            f"TARGET: send {job_id} is {record.status}; only a queued or scheduled send "
+            f"can be {'cancelled' if kind == 'cancel' else 'rescheduled'}"
+        )
+    return {"job_id": job_id}
 
 
 def _run(kind: str, args: argparse.Namespace) -> int:
@@ -32,7 +60,7 @@ def _run(kind: str, args: argparse.Namespace) -> int:
 
     rt = setup(_settings())
     store = JobStore(rt.redis, rt.settings)
-    payload = _payload(store, args.target, job=args.job, message=args.message)
+    payload = _payload(store, args.target, job=args.job, message=args.message, kind=kind)
     if kind == "reschedule":
         payload["Fecha"] = args.fecha
     try:
@@ -59,8 +87,10 @@ def _run(kind: str, args: argparse.Namespace) -> int:
     if args.json:
         print_json(document)
     else:
-        where = "done locally (no provider request)" if document["local"] else "queued"
-        print(f"{job_id} {status} {where}")
+        if document["local"]:
+            print(f"{kind} job {job_id}: {status}, done locally (no provider request)")
+        else:
+            print(f"{kind} job {job_id}: {status} (one provider request, when its turn comes)")
     return EXIT_OK
 
 
@@ -80,7 +110,7 @@ def register(subparsers: Any) -> None:
         ("cancel", cmd_cancel, "cancel a send by job id or idMensaje"),
         ("reschedule", cmd_reschedule, "move a scheduled send by job id or idMensaje"),
     ):
-        p = subparsers.add_parser(name, help=text)
+        p = subparsers.add_parser(name, help=text, description=text + " (checked locally first)")
         p.add_argument("target", metavar="TARGET", help="a send job id, or an idMensaje")
         if name == "reschedule":
             p.add_argument(
@@ -91,5 +121,5 @@ def register(subparsers: Any) -> None:
         which = p.add_mutually_exclusive_group()
         which.add_argument("--job", action="store_true", help="TARGET is a job id")
         which.add_argument("--message", action="store_true", help="TARGET is an idMensaje")
-        p.add_argument("--json", action="store_true")
+        p.add_argument("--json", action="store_true", help="print one JSON document")
         p.set_defaults(func=func)

@@ -1,6 +1,12 @@
-"""What every command shares: exit codes, the bad-input error, settings and JSON output.
+"""What every command shares: exit codes, the errors that map to them, settings, JSON output.
 
-Exit codes: 0 ok, 2 bad input (the field named), 1 any other failure.
+Exit codes, the same for every command (docs/operating.md#exit-codes):
+
+- 0 done;
+- 1 not found (no such job, dead letter, file), or a check that failed (evidence mismatch);
+- 2 invalid input (the field or argument named), including a configuration error;
+- 3 unavailable: Redis (or the provider) could not be reached; try again later;
+- 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -14,11 +20,17 @@ from config.settings import Settings, load_settings
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
+EXIT_NOT_FOUND = 1
 EXIT_BAD_INPUT = 2
+EXIT_UNAVAILABLE = 3
 
 
 class BadInput(CertsmsError):
     """Raised by a command when its input is invalid (exit code 2)."""
+
+
+class NotFound(CertsmsError):
+    """Raised by a command when what it was asked about does not exist (exit code 1)."""
 
 
 def command_settings() -> Settings:

@@ -13,18 +13,17 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import redis
-
 from mensatek.client import MensatekClient
 from mensatek.errors import MensatekError
 from worker.commands.common import EXIT_FAILURE, command_settings, print_json
 from worker.guard import GuardDelay, ProviderGuard
+from worker.redis_client import redis_client
 
 
 def _run(args: argparse.Namespace) -> int:
     settings = command_settings()
     settings.require_provider_credentials()
-    guard = ProviderGuard(redis.Redis.from_url(settings.redis_url), settings)
+    guard = ProviderGuard(redis_client(settings), settings)
     with MensatekClient(settings) as client:
         try:
             credits, age_s = guard.credits(client.credits, max_age_s=args.max_age_s)

@@ -263,7 +263,25 @@ class Demo:
         for job in (certified, contract):
             path = " → ".join(s for s in job.history if s not in ("running", "in_flight"))
             self.display.say(f"{job.label}: {path}", style="green")
+            self.document_delivered(job)
         return [certified, contract]
+
+    def document_delivered(self, job: Tracked) -> None:
+        """Show, from the sandbox's own state, that the message's PDF went out as a link
+        (``Links=1``: without it the provider sends the macro as plain text)."""
+        import requests
+
+        state = requests.get(self.stack.sandbox.admin_url + "state", timeout=10).json()
+        message = next((m for m in state["messages"] if str(m["id"]) == job.idmensaje), None)
+        if message is None or not message["links"] or message["macros_as_text"]:
+            raise DemoFailed(f"{job.label}: the provider did not get Links=1")
+        names = [a.get("name") for a in message["attachments"]]
+        if not names:
+            raise DemoFailed(f"{job.label}: no document reached the recipient")
+        self.display.say(
+            f"{job.label}: document {', '.join(map(str, names))} delivered with Links=1",
+            style="green",
+        )
 
     # 2 --------------------------------------------------------------------------------
     def scheduled(self) -> None:

@@ -22,12 +22,26 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Verify and print; 0 when every file matches (or none is stored), else 1."""
-    from worker.commands.common import EXIT_FAILURE, EXIT_OK, command_settings, print_json
+    """Verify and print; 0 when every file matches (or none is stored yet), 1 when one
+    does not or there is no such job, 3 when Redis is down."""
+    from redis import Redis
+
+    from worker.commands.common import (
+        EXIT_FAILURE,
+        EXIT_OK,
+        NotFound,
+        command_settings,
+        print_json,
+    )
     from worker.evidence import EvidenceStore
+    from worker.jobs.store import JobStore
 
     settings = command_settings()
     store = EvidenceStore(settings)
+    # nothing stored: a known job just has no evidence yet; an unknown id is an error
+    jobs = JobStore(Redis.from_url(settings.redis_url), settings)
+    if not store.entries(job_id=args.job_id) and jobs.get(args.job_id) is None:
+        raise NotFound(f"JOB_ID: no job {args.job_id!r}")
     checks = store.verify(args.job_id)
     ok = all(check.ok for check in checks)
     if args.json:

@@ -6,11 +6,10 @@ import argparse
 import time
 from typing import Any
 
-import redis
-
 from config.settings import Settings
 from worker.commands.common import command_settings
 from worker.guard import ProviderGuard
+from worker.redis_client import redis_client
 
 
 def register(subparsers: Any) -> None:
@@ -35,7 +34,7 @@ def register(subparsers: Any) -> None:
 
 
 def _guard(settings: Settings) -> ProviderGuard:
-    return ProviderGuard(redis.Redis.from_url(settings.redis_url), settings)
+    return ProviderGuard(redis_client(settings), settings)
 
 
 def _show(args: argparse.Namespace) -> int:

@@ -12,7 +12,14 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from worker.commands.common import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, BadInput, print_json
+from worker.commands.common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILURE,
+    EXIT_OK,
+    BadInput,
+    NotFound,
+    print_json,
+)
 from worker.commands.common import command_settings as _settings
 
 
@@ -63,7 +70,7 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
     record = job_status(job_id, settings=settings)
     status = record.status.value if record else None
     if args.json:
-        print_json({"job_id": job_id, "status": status})
+        print_json({"id": job_id, "status": status})
     else:
         print(f"{job_id} {status}")
     return EXIT_OK
@@ -93,6 +100,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         error = record.error
         text = error.get("provider_text") or error.get("message") or ""
         print(f"{'error':>11}: {error.get('class')} Res={error.get('res')} {text}")
+    for name in ("credits_needed", "credits_available", "not_sent", "not_sent_phones"):
+        if document.get(name) not in (None, "", []):
+            print(f"{name:>17}: {document[name]}")
+    if document.get("last_unrecognised"):
+        print(f"{'unrecognised':>11}: {document['last_unrecognised']}")
     for phone, entry in record.recipients.items():
         print(f"{'recipient':>11}: {phone} {entry.result_code} {entry.status_class}")
     return EXIT_OK
@@ -163,7 +175,8 @@ def cmd_dead(args: argparse.Namespace) -> int:
             print_json({"dead_letters": rows})
         else:
             for row in rows:
-                print(f"{row['id']}  {row['dead_at']}  {row['actor']}  job={row['job_id']}")
+                job = row["job_id"] or "-"
+                print(f"{row['id']}  {row['dead_at']}  {row['queue']}  {row['actor']}  job={job}")
                 print(f"    {row['reason']}")
         return EXIT_OK
     if args.dead_command == "show":
@@ -203,7 +216,7 @@ def cmd_resolve(args: argparse.Namespace) -> int:
     store = JobStore(rt.redis, rt.settings)
     current = store.status(args.job_id)
     if current is None:
-        raise BadInput(f"JOB_ID: no job {args.job_id}")
+        raise NotFound(f"JOB_ID: no job {args.job_id}")
     allowed = {JobStatus.UNCERTAIN, JobStatus.IN_FLIGHT}
     if current not in allowed:
         raise BadInput(
@@ -256,32 +269,34 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=cmd_enqueue)
 
     p = subparsers.add_parser("status", help="show a job")
-    p.add_argument("job_id", metavar="JOB_ID")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("job_id", metavar="JOB_ID", help="the job's id")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_status)
 
     p = subparsers.add_parser("jobs", help="list jobs (newest first)")
     p.add_argument("--status", help="only jobs in this status")
     p.add_argument("--kind", help="only jobs of this kind")
     p.add_argument("--since", help="only jobs since: 30m, 2h, 7d or an ISO-8601 time")
-    p.add_argument("--limit", type=int, default=50)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--limit", type=int, default=50, help="most jobs shown (default 50)")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_jobs)
 
     p = subparsers.add_parser("dead", help="dead-lettered messages: list, show, retry, purge")
     dead = p.add_subparsers(dest="dead_command", metavar="ACTION", required=True)
     d = dead.add_parser("list", help="newest first")
-    d.add_argument("--limit", type=int, default=100)
-    d.add_argument("--json", action="store_true")
+    d.add_argument("--limit", type=int, default=100, help="most dead letters shown (default 100)")
+    d.add_argument("--json", action="store_true", help="print one JSON document")
     for name, text in (("show", "one dead letter"), ("retry", "enqueue it again")):
         d = dead.add_parser(name, help=text)
-        d.add_argument("id", metavar="ID")
-        d.add_argument("--json", action="store_true")
+        d.add_argument("id", metavar="ID", help="the dead letter's id (from `dead list`)")
+        d.add_argument("--json", action="store_true", help="print one JSON document")
     d = dead.add_parser("purge", help="delete one, or --all")
-    d.add_argument("id", metavar="ID", nargs="?")
-    d.add_argument("--all", action="store_true")
-    d.add_argument("--older-than-days", type=float)
-    d.add_argument("--json", action="store_true")
+    d.add_argument("id", metavar="ID", nargs="?", help="one dead letter's id")
+    d.add_argument("--all", action="store_true", help="every dead letter")
+    d.add_argument(
+        "--older-than-days", type=float, help="with --all: only those dead longer than this"
+    )
+    d.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_dead)
 
     p = subparsers.add_parser("resolve", help="settle an uncertain send")
@@ -294,5 +309,5 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="with --resend: also resend an in_flight job (only if no worker holds it)",
     )
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_resolve)

@@ -53,8 +53,16 @@ def register(subparsers: Any) -> None:
         type=float,
         help="seconds between automatic status steps (0 = only POST /_admin/tick; default 3)",
     )
-    add("--nested-format", choices=["single_quoted", "json"])
-    add("--auth-failure-mode", choices=["res", "http401"])
+    add(
+        "--nested-format",
+        choices=["single_quoted", "json"],
+        help="how nested answer values are written (the provider uses single_quoted)",
+    )
+    add(
+        "--auth-failure-mode",
+        choices=["res", "http401"],
+        help="answer bad credentials with a Res code or HTTP 401",
+    )
     add(
         "--certificate-phone-format",
         choices=["zip", "pdf"],
@@ -74,8 +82,16 @@ def register(subparsers: Any) -> None:
     )
     add("--callback-url", help="where to POST SMSCERTIFICADO/EVENTOS/SMSRECIBIDO callbacks")
     add("--callback-user", help="Basic auth user for callbacks")
-    add("--callback-password", help="Basic auth password for callbacks")
-    add("--callback-format", choices=["json", "form"])
+    add(
+        "--callback-password",
+        help="Basic auth password for callbacks (prefer CERTSMS_SANDBOX_CALLBACK_PASSWORD: "
+        "a command line is visible to every user of the host in ps)",
+    )
+    add(
+        "--callback-format",
+        choices=["json", "form"],
+        help="body format of the callbacks the sandbox posts",
+    )
     add("--callback-drop-rate", type=float, help="share of callbacks dropped")
     add("--latency-ms", type=int, help="latency added to every API call")
     add("--error-5xx-rate", type=float, help="share answered 500/503")
@@ -84,10 +100,18 @@ def register(subparsers: Any) -> None:
     add("--accept-then-timeout-rate", type=float, help="share processed, then held")
     add("--timeout-hold-s", type=float, help="how long a held answer waits (5)")
     add("--block-threshold", type=int, help="erroneous requests before a block (10)")
-    add("--block-window-s", type=float)
-    add("--block-duration-s", type=float)
-    add("--block-status", type=int)
-    add("--range-download-interval-s", type=float)
+    add(
+        "--block-window-s",
+        type=float,
+        help="window in which repeated bad requests count towards a block",
+    )
+    add("--block-duration-s", type=float, help="how long a spam block lasts")
+    add("--block-status", type=int, help="HTTP status answered while blocked")
+    add(
+        "--range-download-interval-s",
+        type=float,
+        help="minimum spacing of date-range certificate downloads",
+    )
     add("--fault-seed", type=int, help="seed for reproducible faults")
     parser.set_defaults(func=run)
 

@@ -18,14 +18,14 @@ from typing import Any
 
 import dramatiq
 import requests
-from waitress.server import create_server
 
 from config.settings import Settings
 from sandbox import SandboxServer
 from tasks.boot import setup
 from worker.jobs.store import JobStore
 from worker.runtime import Runtime
-from worker.web import create_app, waitress_options
+from worker.web import create_app
+from worker.web.serving import create_edge_server
 
 CALLBACK_PATH = "/callbacks/mensatek"
 
@@ -80,15 +80,15 @@ def running_stack(
     """Web and worker up on ``settings`` for the ``with`` block, the sandbox calling back
     to the web with ``settings.callback_user``/``callback_password``; stopped after."""
     runtime = setup(settings)
-    server = create_server(
+    server = create_edge_server(
         create_app(settings, runtime.redis),
+        settings,
         host="127.0.0.1",
         port=0,
         threads=web_threads,
         ident="certsms-stack",
-        **waitress_options(settings),
     )
-    web_url = f"http://127.0.0.1:{server.effective_port}"  # type: ignore[union-attr]
+    web_url = f"http://127.0.0.1:{server.effective_port}"
     threading.Thread(target=server.run, name="stack-web", daemon=True).start()
     worker = dramatiq.Worker(runtime.broker, worker_threads=worker_threads, worker_timeout=50)
     stack = Stack(settings, runtime, sandbox, server, worker, web_url)

@@ -5,7 +5,10 @@ sandbox of the provider with its callbacks pointed at the web process, the worke
 and the web process, on free local ports with throw-away credentials. It writes
 ``var/sandbox.env`` so another shell can ``source`` it and use the CLI against the
 same Redis. Ctrl-C stops everything it started (honcho's process manager does the
-supervising: it is made for exactly this, so we do not write our own).
+supervising: it is made for exactly this, so we do not write our own). Its Redis
+keeps an append-only file under ``var/redis`` (``appendfsync everysec``): jobs,
+queued messages and idempotency keys survive a restart of ``make run``, a crash of
+Redis included (delete ``var/redis`` to start from nothing).
 
 Without ``--sandbox`` it runs the worker and the web process against the configured
 Redis and provider, and refuses to start unless real credentials are configured,
@@ -27,7 +30,7 @@ from pathlib import Path
 
 from config.errors import CertsmsError
 from config.settings import DEFAULT_BASE_URL, load_settings
-from worker.embedded_redis import free_port, redis_server_binary
+from worker.embedded_redis import free_port, redis_server_argv, redis_server_binary
 
 SANDBOX_USER = "demo"
 SANDBOX_TOKEN = "demo-token"
@@ -85,31 +88,26 @@ def sandbox_plan(args: argparse.Namespace, *, var_dir: Path) -> Plan:
         "MENSATEK_API_TOKEN": SANDBOX_TOKEN,
         "CERTSMS_CALLBACK_USER": callback_user,
         "CERTSMS_CALLBACK_PASSWORD": callback_password,
+        # the sandbox reads its callback password from the environment, never from its
+        # command line (which any user on the host can read with ps)
+        "CERTSMS_SANDBOX_CALLBACK_PASSWORD": callback_password,
         "CERTSMS_INTAKE_TOKEN": intake_token,
         "CERTSMS_CERT_DIR": str(cert_dir),
         "CERTSMS_WORKER_METRICS_PORT": str(metrics_port),
         "CERTSMS_LOG_FORMAT": os.environ.get("CERTSMS_LOG_FORMAT", "console"),
     }
     plan = Plan(env=env, redis_port=redis_port)
-    plan.redis_argv = [
-        redis_server_binary(),
-        "--port",
-        str(redis_port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        str(var_dir.resolve()),
-        "--loglevel",
-        "warning",
-    ]
+    # durable: an AOF (appendfsync everysec) under var/redis, so stopping or killing
+    # `make run` and starting it again loses no job, message or idempotency key
+    redis_dir = (var_dir / "redis").resolve()
+    redis_dir.mkdir(parents=True, exist_ok=True)
+    plan.redis_argv = redis_server_argv(
+        redis_server_binary(), port=redis_port, data_dir=redis_dir, durable=True
+    )
     plan.processes["sandbox"] = (
         f"{_certsms()} sandbox --port {sandbox_port}"
         f" --callback-url {web_url}/callbacks/mensatek"
-        f" --callback-user {callback_user} --callback-password {callback_password}"
+        f" --callback-user {callback_user}"
         f" --progression-interval-s {args.progression_interval_s}"
         " --credits 1000000"
     )

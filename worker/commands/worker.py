@@ -44,8 +44,9 @@ def prepare_metrics_dir(host: str, port: int) -> Path:
     """A fresh prometheus multiprocess directory shared by this worker's processes.
 
     Set in the environment before dramatiq starts (and before its Prometheus
-    middleware is imported): every worker process writes its samples there and
-    dramatiq's exposition server serves them all on ``host:port``.
+    middleware is imported): every worker process writes its samples there and this
+    command's main process serves them all (:func:`worker.metrics.serve_metrics`, from
+    ``port`` up to the first free port).
     """
     directory = Path(tempfile.gettempdir()) / f"certsms-metrics-{os.getpid()}"
     shutil.rmtree(directory, ignore_errors=True)
@@ -72,8 +73,20 @@ def run(args: argparse.Namespace) -> int:
         configure_logging(settings)
     except ImportError:  # pragma: no cover
         pass
+    from worker.redis_client import ensure_durable, redis_client
+
+    ensure_durable(redis_client(settings, retry_window_s=0), settings, process="worker")
     if settings.worker_metrics_port:
         prepare_metrics_dir(settings.worker_metrics_host, settings.worker_metrics_port)
+        from redis import Redis
+
+        from worker.metrics import QueueStateCollector, serve_metrics
+
+        serve_metrics(
+            settings.worker_metrics_host,
+            settings.worker_metrics_port,
+            QueueStateCollector(Redis.from_url(settings.redis_url), settings),
+        )
     parsed = make_argument_parser().parse_args(dramatiq_argv(args))
     return int(dramatiq_main(parsed) or 0)
 

@@ -11,7 +11,9 @@ Order of a call, in as few Redis round trips as the rules allow:
 4. memo re-check and the request's own in-flight lock, atomically (one script):
    identical requests never run at once;
 5. ``fn()``; then one pipeline records the outcome (breaker, the answer's credits,
-   the lock).
+   the lock). A client's transport retry inside ``fn`` is a new request: it passes
+   :class:`_RetryGate` (the failed attempt counted, breaker and budget checked, its
+   own limiter slot).
 
 Outcomes: a provider rejection (negative ``Res``) is a *healthy* answer for the
 breaker — the provider answered — and is memoised and counted in the rejection
@@ -23,6 +25,7 @@ nothing.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -34,15 +37,17 @@ from redis import Redis
 from config.settings import Settings
 from mensatek.errors import (
     AuthenticationFailed,
+    InsufficientCredits,
+    MensatekError,
     ProviderRejected,
 )
-from mensatek.retrying import is_unhealthy
+from mensatek.retrying import gated_attempts, is_unhealthy
 from worker import metrics
 from worker.guard._common import Clock, redis_now_s, request_budget_s
 from worker.guard.breaker import Breaker
 from worker.guard.cache import JSON_CODEC, Codec, QueryCache
 from worker.guard.errors import GuardDelay
-from worker.guard.limiter import Budget, RateLimiter
+from worker.guard.limiter import Budget, Fence, FenceLost, RateLimiter, budget_rate_per_s
 from worker.guard.memo import FailureMemo
 from worker.guard.memo import fingerprint as fingerprint_digest
 from worker.guard.rejections import RejectionBudget
@@ -66,6 +71,50 @@ def _credits_from(result: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
+
+
+class _RetryGate:
+    """A client retry inside one guarded call is a new request (mensatek.retrying).
+
+    Before each retry the failed attempt is counted like any answer (breaker,
+    rejection budget), the breaker and budget are checked again and a new
+    rate-limit slot is taken. A breaker that opened, a spent budget or a slot
+    further away than ``limiter_max_sleep_s`` stops the retries: the call raises
+    the failed attempt's error and the job decides (a later attempt, or ``uncertain``).
+    """
+
+    def __init__(
+        self,
+        guard: ProviderGuard,
+        function: str,
+        budget: Budget,
+        fingerprint: Mapping[str, object] | None,
+        token: str | None,
+        lock: tuple[str, str] | None,
+    ) -> None:
+        self._guard = guard
+        self._call = (function, budget, fingerprint, token, lock)
+        self.started = time.monotonic()
+        self.recorded: BaseException | None = None
+        """The failed attempt already counted when the retries stopped."""
+
+    def before_retry(self, function: str, failed: BaseException) -> bool:
+        """Count ``failed``, then wait for a new slot (False: no retry now)."""
+        guard = self._guard
+        name, budget, fingerprint, token, lock = self._call
+        _observe_request(name, type(failed).__name__, self.started)
+        guard._quietly(guard._record_error, failed, token, name, fingerprint)
+        self.recorded = failed
+        try:
+            guard._recheck(name, token)
+            guard._acquire_slot(name, budget, fingerprint, token, lock)
+        except GuardDelay as delay:
+            metrics.GUARD_DELAYS.labels(function=name, reason=delay.reason).inc()
+            log.info("provider_retry_stopped", function=name, reason=delay.reason)
+            return False
+        self.recorded = None
+        self.started = time.monotonic()
+        return True
 
 
 class ProviderGuard:
@@ -282,24 +331,67 @@ class ProviderGuard:
         token: str | None,
         credits_of: Callable[[T], float | None] | None,
     ) -> T:
-        grant = self.limiter.acquire(budget, sleep=self._sleep)
-        if grant.wait_s > 0:
-            self._recheck(function, token)
         lock: tuple[str, str] | None = None
         if fingerprint is not None:
             lock = self._claim_request(function, fingerprint)
-        started = time.monotonic()
+        self._acquire_slot(function, budget, fingerprint, token, lock)
+        gate = _RetryGate(self, function, budget, fingerprint, token, lock)
         try:
-            result = fn()
+            with gated_attempts(gate):
+                result = fn()
         except BaseException as exc:
-            _observe_request(function, type(exc).__name__, started)
+            _observe_request(function, type(exc).__name__, gate.started)
+            # memo first, then the lock: an identical request waiting for the lock must
+            # find the rejection when it gets it (under CPU load this gap was visible)
+            if exc is not gate.recorded:
+                self._quietly(self._record_error, exc, token, function, fingerprint)
             if lock is not None:
                 self._quietly(self.cache.unlock, *lock)
-            self._quietly(self._record_error, exc, token, function, fingerprint)
             raise
-        _observe_request(function, "ok", started)
+        _observe_request(function, "ok", gate.started)
         self._quietly(self._record_success, result, token, credits_of, lock)
         return result
+
+    def _acquire_slot(
+        self,
+        function: str,
+        budget: Budget,
+        fingerprint: Mapping[str, object] | None,
+        token: str | None,
+        lock: tuple[str, str] | None,
+    ) -> None:
+        """A rate-limit slot, then the atomic dispatch check (limiter log, and with a lock
+        the fence: still ours, memo still empty); the lock is released on refusal."""
+        fence: Fence | None = None
+        if lock is not None and fingerprint is not None:
+            digest = fingerprint_digest(function, fingerprint)
+            fence = Fence(
+                lock_key=self.cache.lock_key(lock[0]),
+                token=lock[1],
+                memo_key=self.memo.key(digest),
+                ttl_ms=max(1, int(self.request_lock_ttl_s * 1000)),
+            )
+        try:
+            self.limiter.acquire(
+                budget,
+                sleep=self._sleep,
+                after_sleep=lambda: self._recheck(function, token),
+                fence=fence,
+            )
+        except FenceLost as lost:
+            metrics.GUARD_FENCE_LOST.labels(function=function).inc()
+            memoised = lost.memo_record is not None
+            log.warning("request_lock_lost", function=function, memoised=memoised)
+            if lost.memo_record is not None and fingerprint is not None:
+                if lock is not None:  # possibly still ours: the memo answers the waiters now
+                    self._quietly(self.cache.unlock, *lock)
+                digest = fingerprint_digest(function, fingerprint)
+                self.memo.refuse_if_known(function, digest, lost.memo_record)
+            raise GuardDelay(delay_s=0.5, reason="single_flight", function=function) from None
+        except BaseException:
+            if lock is not None:
+                self._quietly(self.cache.unlock, *lock)
+            raise
 
     def _recheck(self, function: str, token: str | None) -> None:
         """After sleeping on a slot: the breaker may have opened, the budget run out."""
@@ -320,8 +412,12 @@ class ProviderGuard:
         """
         digest = fingerprint_digest(function, params)
         name = "request:" + digest
+        # held from before the slot's sleep until the outcome is recorded; the dispatch
+        # check re-extends it to request_lock_ttl_s as the request leaves
         verdict, token, record = self.cache.claim(
-            name, self.memo.key(digest), ttl_s=self.request_lock_ttl_s
+            name,
+            self.memo.key(digest),
+            ttl_s=self._settings.limiter_max_sleep_s + self.request_lock_ttl_s,
         )
         if verdict == "memo":
             self.memo.refuse_if_known(function, digest, record)
@@ -358,6 +454,10 @@ class ProviderGuard:
         if isinstance(error, AuthenticationFailed):
             self.breaker.record_auth_failure(token, function=function)
             self.rejections.add(function=function)
+        elif isinstance(error, InsufficientCredits):
+            # healthy and right: never memoised nor counted as a rejection
+            self.breaker.record_success(token)
+            self.mark_short_of_credit(error.credits_needed, error.credits_available)
         elif isinstance(error, ProviderRejected):
             self.breaker.record_success(token)  # the provider answered: healthy
             self.rejections.add(function=function)
@@ -375,6 +475,72 @@ class ProviderGuard:
             log.exception("guard_bookkeeping_failed", action=getattr(action, "__name__", "?"))
 
     # --- credits, snapshot, reset ----------------------------------------------------------
+    def _credit_keys(self) -> tuple[str, str]:
+        return (
+            self._settings.key("guard", "credit-short"),
+            self._settings.key("guard", "credit-short", "turn"),
+        )
+
+    def mark_short_of_credit(self, needed: float | None, available: float | None) -> None:
+        """A send was refused for lack of credit: every send waits for its turn (one per
+        ``credit_check_interval_s``) until one goes through (:meth:`credit_restored`)."""
+        short_key, turn_key = self._credit_keys()
+        interval_s = self._settings.credit_check_interval_s
+        state = json.dumps({"needed": needed, "available": available, "at": self.now_s()})
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.set(short_key, state, ex=max(86_400, 10 * interval_s))
+        pipe.set(turn_key, "1", ex=interval_s)  # the next send waits one interval
+        if available is not None and available >= 0:
+            now_s = self._clock() if self._clock is not None else None
+            self.cache.record_credits(available, now_s=now_s, client=pipe)
+        pipe.execute()
+        metrics.ACCOUNT_SHORT_OF_CREDIT.set(1)
+        log.warning(
+            "account_short_of_credit",
+            credits_needed=needed,
+            credits_available=available,
+            check_interval_s=interval_s,
+        )
+
+    def short_of_credit(self) -> dict[str, object] | None:
+        """``{"needed", "available", "at"}`` while the account is known short, else None."""
+        raw = self._redis.get(self._credit_keys()[0])
+        return None if raw is None else dict(json.loads(raw))
+
+    def credit_restored(self) -> None:
+        """A send went through: the account is no longer short."""
+        if self._redis.delete(*self._credit_keys()):
+            metrics.ACCOUNT_SHORT_OF_CREDIT.set(0)
+            log.info("account_credit_restored")
+
+    def credit_turn(
+        self, credits_fn: Callable[[], object], *, needed: float | None
+    ) -> tuple[bool, float | None]:
+        """Whether a send that needs ``needed`` credits (None: unknown) may go now, and
+        the balance seen.
+
+        While the account is short, or when ``needed`` is known: the balance comes from
+        :meth:`credits` at most ``credit_check_interval_s`` old (one ``GetCreditos`` per
+        interval for every waiting job together); a balance below ``needed`` waits.
+        While the account is short at most one send per interval is let through (the
+        turn, a ``SET NX``), so nothing more is refused in between.
+        """
+        short = self.short_of_credit()
+        if short is None and needed is None:
+            return True, None
+        interval_s = self._settings.credit_check_interval_s
+        try:
+            balance, _age_s = self.credits(credits_fn, max_age_s=interval_s)
+        except (GuardDelay, MensatekError) as exc:
+            log.info("credit_check_deferred", error=type(exc).__name__)
+            return False, None
+        if needed is not None and balance < needed:
+            return False, balance
+        if short is None:
+            return True, balance
+        turn = self._redis.set(self._credit_keys()[1], "1", nx=True, ex=interval_s)
+        return bool(turn), balance
+
     def record_credits(self, credits: float) -> None:
         """Remember the account's credits (from the ``Cred`` of any answer)."""
         self.cache.record_credits(credits, now_s=self._clock() if self._clock else None)
@@ -389,14 +555,8 @@ class ProviderGuard:
         now_s = self.now_s()
         credits = self.cached_credits()
         limiter = self.limiter.state(int(now_s * 1e6))
-        rates = {
-            "total": s.rate_limit_per_s,
-            "send": s.rate_limit_send_per_s,
-            "query": s.rate_limit_query_per_s,
-            "range_download": 1.0 / s.range_download_interval_s
-            if s.range_download_interval_s > 0
-            else None,
-        }
+        rates: dict[str, float | None] = {"total": s.rate_limit_per_s}
+        rates.update({b.value: budget_rate_per_s(s, b) for b in Budget})
         for name, rate in rates.items():
             entry = limiter[name]
             if isinstance(entry, dict):

@@ -13,25 +13,52 @@ little after their slot (thread wake-up, HTTP). The emission interval is therefo
 least ``1 + jitter_allowance_s`` seconds, so lateness up to the allowance cannot
 squeeze ``rate + 1`` requests into one second. The achieved rate is
 ``1 / (1 + jitter_allowance_s)`` of the limit (≈ 96 % at the default 0.04 s).
+
+Stalls. A reservation is a promise about the future; a process can break it by
+freezing between the reservation and the request (SIGSTOP, a GC pause, a starved
+CPU, a suspended VM). :meth:`RateLimiter.acquire` therefore ends with one atomic
+check at dispatch (``dispatch.lua``, Redis' clock) that records actual dispatch
+times in a per-budget log:
+
+* a slot later than ``LATE_TOLERANCE_S`` is forfeited and a new one reserved (it
+  would otherwise push the requests of punctual slots over the limit);
+* a dispatch that would put more than ``k`` dispatches in a window of ``k / rate``
+  seconds (``k = max(1, floor(rate))``, widened by half the jitter allowance) is
+  refused and a new slot reserved — a hard bound on dispatch times, whatever the
+  reservations say;
+* with a :class:`Fence`, the request's in-flight lock must still be the caller's and
+  its memo entry absent (a stalled lock holder never sends after its successor).
+
+The one remaining window is between this check and the bytes leaving the socket: a
+process frozen exactly there sends later than recorded.
 """
 
 from __future__ import annotations
 
 import math
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+import structlog
 from redis import Redis
 
 from config.settings import Settings
 from worker import metrics
-from worker.guard._common import Clock, load_script, now_arg
+from worker.guard._common import Clock, load_script, now_arg, text
 from worker.guard.errors import GuardDelay
+
+log = structlog.get_logger(__name__)
 
 RANGE_SLACK_S = 1.0
 """Extra spacing of date-range downloads beyond their interval (arrival jitter)."""
+LATE_TOLERANCE_S = 0.25
+"""How late after its slot a request may still be dispatched; later, the slot is forfeited."""
+MAX_REDISPATCH = 20
+"""Fresh reservations one call may take after refused dispatch checks before giving up
+(``GuardDelay`` ``rate_limited``): a bound, not an expected count."""
 
 
 class Budget(StrEnum):
@@ -39,15 +66,66 @@ class Budget(StrEnum):
 
     SEND = "send"
     QUERY = "query"
+    CERTIFICATE = "certificate"
     RANGE_DOWNLOAD = "range_download"
+
+
+def certificate_rate_per_s(settings: Settings) -> float:
+    """The per-recipient certificate download budget: ``rate_limit_certificate_per_s``,
+    by default the send rate — each send of one recipient earns one certificate, so
+    evidence keeps pace with sends instead of queueing behind the other queries."""
+    rate = settings.rate_limit_certificate_per_s
+    return settings.rate_limit_send_per_s if rate is None else rate
+
+
+def budget_rate_per_s(settings: Settings, budget: Budget) -> float | None:
+    """The sub-budget's limit in requests per second (None: the date-range download
+    with no extra interval)."""
+    if budget is Budget.SEND:
+        return settings.rate_limit_send_per_s
+    if budget is Budget.QUERY:
+        return settings.rate_limit_query_per_s
+    if budget is Budget.CERTIFICATE:
+        return certificate_rate_per_s(settings)
+    interval = settings.range_download_interval_s
+    return 1.0 / interval if interval > 0 else None
 
 
 @dataclass(frozen=True)
 class Grant:
-    """A reserved slot: sleep ``wait_s`` then call; ``slot_us`` is the Redis-clock time."""
+    """A reserved slot: sleep ``wait_s`` then call; ``slot_us`` is the Redis-clock time.
+
+    From :meth:`RateLimiter.acquire`, ``wait_s`` is the total time slept and
+    ``dispatched_us`` the Redis time at which the dispatch check let the request go.
+    """
 
     wait_s: float
     slot_us: int
+    dispatched_us: int | None = None
+    redispatches: int = 0
+
+
+class FenceLost(Exception):
+    """Raised by the dispatch check when the request's lock is no longer the caller's,
+    or its memo entry appeared (``memo_record`` set): the request must not be sent."""
+
+    def __init__(self, memo_record: str | None = None) -> None:
+        super().__init__("in-flight lock lost" if memo_record is None else "memoised meanwhile")
+        self.memo_record = memo_record
+
+
+@dataclass(frozen=True)
+class Fence:
+    """The in-flight lock a request holds: checked (and extended to ``ttl_ms``) atomically
+    with the dispatch check, together with the request's memo key."""
+
+    lock_key: str
+    token: str
+    memo_key: str
+    ttl_ms: int
+
+
+_VERDICTS = {0: "ok", 1: "late", 2: "total_full", 3: "budget_full", 4: "lock_lost", 5: "memo"}
 
 
 class RateLimiter:
@@ -72,6 +150,8 @@ class RateLimiter:
         self._settings = settings
         self._clock = clock
         self._script = redis.register_script(load_script("limiter.lua"))
+        self._dispatch = redis.register_script(load_script("dispatch.lua"))
+        self.late_tolerance_s = LATE_TOLERANCE_S
         if jitter_allowance_s is None:
             jitter_allowance_s = settings.limiter_jitter_allowance_s
         if burst is None:
@@ -88,10 +168,8 @@ class RateLimiter:
         s = self._settings
         stretch = 1.0 + self.jitter_allowance_s
         total = stretch / s.rate_limit_per_s
-        if budget is Budget.SEND:
-            sub = stretch / s.rate_limit_send_per_s
-        elif budget is Budget.QUERY:
-            sub = stretch / s.rate_limit_query_per_s
+        if budget is not Budget.RANGE_DOWNLOAD:
+            sub = stretch / (budget_rate_per_s(s, budget) or s.rate_limit_per_s)
         else:
             # a whole second of slack: the provider sees arrival times, and the first
             # request of a cold worker can leave well after its slot
@@ -120,19 +198,123 @@ class RateLimiter:
             raise GuardDelay(delay_s=int(wait_us) / 1e6, reason="rate_limited")
         return Grant(wait_s=max(0, int(wait_us)) / 1e6, slot_us=int(slot_us))
 
+    def dispatch_windows_us(self, budget: Budget) -> tuple[tuple[int, int], tuple[int, int]]:
+        """``((window µs, most), (window µs, most))`` of the total and the sub-budget
+        dispatch logs; ``most`` 0 means the sub-budget has no log check."""
+        s = self._settings
+        widen = 1.0 + self.jitter_allowance_s / 2.0
+
+        def window(rate: float) -> tuple[int, int]:
+            most = max(1, math.floor(rate))
+            return math.ceil(most / rate * widen * 1e6), most
+
+        total = window(s.rate_limit_per_s)
+        if budget is not Budget.RANGE_DOWNLOAD:
+            return total, window(budget_rate_per_s(s, budget) or s.rate_limit_per_s)
+        if s.range_download_interval_s <= 0:
+            return total, (0, 0)
+        return total, (math.ceil((s.range_download_interval_s + RANGE_SLACK_S / 2) * 1e6), 1)
+
+    def _late_tolerance_us(self, budget: Budget) -> int:
+        """How late a slot may be used: ``late_tolerance_s``; for the date-range download
+        its whole interval — its log (one per interval) is the bound, and forfeiting a
+        slot that is reserved once per interval would starve it on a busy machine."""
+        tolerance_s = self.late_tolerance_s
+        if budget is Budget.RANGE_DOWNLOAD:
+            tolerance_s = max(tolerance_s, self._settings.range_download_interval_s)
+        return int(tolerance_s * 1e6)
+
+    def check_dispatch(
+        self, budget: Budget, slot_us: int, *, fence: Fence | None = None
+    ) -> tuple[str, int, float]:
+        """The atomic dispatch check: ``(verdict, now µs, wait s)``; ``ok`` records it.
+
+        Verdicts: ``ok``, ``late`` (slot forfeited), ``total_full`` / ``budget_full``
+        (the dispatch log is full for ``wait`` s); with a fence, raises
+        :class:`FenceLost` when the lock is gone or the memo has the request.
+        """
+        budget = Budget(budget)
+        (total_w, total_n), (sub_w, sub_n) = self.dispatch_windows_us(budget)
+        verdict, now_us, wait_us, record = self._dispatch(
+            keys=[
+                self.key("dispatched:total"),
+                self.key("dispatched:" + budget.value),
+                fence.lock_key if fence else self.key("no-lock"),
+                fence.memo_key if fence else self.key("no-memo"),
+            ],
+            args=[
+                now_arg(self._clock),
+                slot_us,
+                self._late_tolerance_us(budget),
+                total_w,
+                total_n,
+                sub_w,
+                sub_n,
+                uuid.uuid4().hex[:12],
+                fence.token if fence else "",
+                fence.ttl_ms if fence else 0,
+            ],
+        )
+        name = _VERDICTS[int(verdict)]
+        if name == "memo":
+            raise FenceLost(text(record))
+        if name == "lock_lost":
+            raise FenceLost()
+        return name, int(now_us), int(wait_us) / 1e6
+
     def acquire(
         self,
         budget: Budget,
         *,
         max_wait_s: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        after_sleep: Callable[[], None] | None = None,
+        fence: Fence | None = None,
     ) -> Grant:
-        """Reserve a slot and sleep until it (bounded by ``limiter_max_sleep_s``)."""
-        grant = self.reserve(budget, max_wait_s=max_wait_s)
-        metrics.LIMITER_WAIT.labels(budget=Budget(budget).value).observe(grant.wait_s)
-        if grant.wait_s > 0:
-            sleep(grant.wait_s)
-        return grant
+        """Reserve a slot, sleep until it (bounded by ``limiter_max_sleep_s``), then pass
+        the dispatch check; a late slot or a full dispatch log reserves a new slot.
+
+        ``after_sleep`` runs after every sleep, before the check (the guard re-checks
+        the breaker there). Raises :class:`GuardDelay` when the next slot is too far,
+        :class:`FenceLost` when ``fence`` no longer holds.
+        """
+        budget = Budget(budget)
+        label = budget.value
+        slept = 0.0
+        grant: Grant | None = None
+        wait_s = 0.0
+        extra_us = 0  # how far a full log has pushed this slot back
+        for redispatch in range(MAX_REDISPATCH + 1):
+            if grant is None:
+                grant = self.reserve(budget, max_wait_s=max_wait_s)
+                wait_s = max(grant.wait_s, wait_s)
+                extra_us = round((wait_s - grant.wait_s) * 1e6)
+                metrics.LIMITER_WAIT.labels(budget=label).observe(wait_s)
+            if wait_s > 0:
+                sleep(wait_s)
+                slept += wait_s
+                if after_sleep is not None:
+                    after_sleep()
+            slot_us = grant.slot_us + extra_us
+            verdict, now_us, log_wait_s = self.check_dispatch(budget, slot_us, fence=fence)
+            if verdict == "ok":
+                return Grant(
+                    wait_s=slept, slot_us=slot_us, dispatched_us=now_us, redispatches=redispatch
+                )
+            metrics.LIMITER_REDISPATCHES.labels(budget=label, reason=verdict).inc()
+            log.info(
+                "limiter_slot_forfeited" if verdict == "late" else "limiter_dispatch_refused",
+                budget=label,
+                reason=verdict,
+                late_s=round((now_us - slot_us) / 1e6, 3),
+            )
+            wait_s = log_wait_s
+            if verdict != "late" and log_wait_s <= self.late_tolerance_s:
+                # a few ms of arrival jitter filled the log: keep the slot, go a bit later
+                extra_us += round(log_wait_s * 1e6)
+            else:
+                grant = None  # forfeit: reserve a new slot (no earlier than the log allows)
+        raise GuardDelay(delay_s=1.0, reason="rate_limited")
 
     def state(self, now_us: int) -> dict[str, object]:
         """Per budget: its rate, interval and how far ahead its next free slot is."""
@@ -154,4 +336,5 @@ class RateLimiter:
 
     def reset(self) -> None:
         """Forget every reservation (operator reset; the next request goes at once)."""
-        self._redis.delete(*[self.key(n) for n in ["total", *(b.value for b in Budget)]])
+        names = ["total", *(b.value for b in Budget)]
+        self._redis.delete(*[self.key(n) for n in names])

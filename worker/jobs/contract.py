@@ -70,9 +70,11 @@ CALLBACK_CONTRACT_VERSION = 1
 #: Every queue certsms consumes (dead letters, stalled-job sweeps and the CLI list these).
 ALL_QUEUES: tuple[str, ...] = (*QUEUES, CALLBACKS_QUEUE)
 
-#: The one job-id rule: 1-128 characters of ``[A-Za-z0-9._:-]``, starting alphanumeric.
-JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-JOB_ID_RULE = "1-128 characters of [A-Za-z0-9._:-], starting with a letter or digit"
+#: The one job-id rule: 1-128 characters of ``[A-Za-z0-9._-]``, starting alphanumeric.
+#: No ``:``: it separates the parts of Redis key names (``job:<id>:inbox``), so an id
+#: with one could name another job's keys.
+JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+JOB_ID_RULE = "1-128 characters of [A-Za-z0-9._-], starting with a letter or digit"
 _KEYS = frozenset({"v", "job_id", "kind", "payload"})
 
 

@@ -9,8 +9,8 @@ By job id, what happens depends on where the send is:
 ===================  ==========================================================
 send job status      cancel / reschedule
 ===================  ==========================================================
-queued (or held)     done locally at enqueue time, atomically, no provider request:
-                     the send becomes ``cancelled`` / gets the new ``Fecha``
+queued (or held),    done locally at enqueue time, atomically, no provider request:
+waiting_credit       the send becomes ``cancelled`` / gets the new ``Fecha``
 running              cancel: locally (the send's exactly-once claim then fails,
                      nothing is posted); reschedule: waits for the outcome
 in_flight            waits (the cancel/reschedule job re-queues itself each second)
@@ -48,6 +48,10 @@ _FECHA_KEYS = ("fecha", "scheduled_at")
 #: dramatiq refuses delays of 7 days or more: a longer hold is renewed when it ends.
 MAX_HOLD_S = 6 * 86_400
 IN_FLIGHT_WAIT_S = 1.0
+
+#: Send statuses in which certsms still holds the message (nothing reached the provider):
+#: a cancel is local; a reschedule is local from ``queued`` or ``waiting_credit``.
+HELD = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.WAITING_CREDIT)
 
 Requeue = Callable[[str], str]
 """``(job_id) -> dramatiq message id``: queue a fresh message for an existing job."""
@@ -161,7 +165,7 @@ def try_local(
         moved = store.transition(
             target.job_id,
             JobStatus.CANCELLED,
-            expect=[JobStatus.QUEUED, JobStatus.RUNNING],
+            expect=[*HELD],
             reason=f"cancelled by job {control_job_id} before it reached the provider",
             cancelled_by=control_job_id,
             source="local",
@@ -176,7 +180,7 @@ def try_local(
     moved = store.transition(
         target.job_id,
         JobStatus.QUEUED,
-        expect=[JobStatus.QUEUED],
+        expect=[JobStatus.QUEUED, JobStatus.WAITING_CREDIT],
         event="job_rescheduled",
         payload=with_scheduled_at(payload, target.scheduled_at),
         incr_local_reschedules=1,
@@ -214,7 +218,7 @@ def for_actor(
     except InvalidRequest as exc:
         return _fail(store, control_job_id, str(exc))
     status = record.status
-    if status in (JobStatus.QUEUED, JobStatus.RUNNING):
+    if status in HELD:
         local = try_local(store, target, control_job_id=control_job_id, requeue=requeue)
         if local is not None:
             store.transition(control_job_id, JobStatus.SUCCEEDED, result=local.as_result())

@@ -14,6 +14,13 @@ between the claim and the record), the next claim replaces the key with a
 compare-and-set on its stored value and creates a new job, whatever the old
 payload was. A claim younger than the grace whose record is not written yet is
 still honoured (its producer is about to write it).
+
+Keys certsms makes for itself (one certificate download per certified recipient,
+evidence retries, auto-deletes: ``certificate:<idMensaje>:<phone>`` …) live in
+their own namespace, ``<namespace>:idem-internal:<sha256(key)[:32]>`` (``internal=True``):
+a producer's ``Idempotency-Key`` that spells the same text claims
+``<namespace>:idem:<key>`` and can neither block nor hijack a real download; the
+hash keeps the phone numbers those keys contain out of Redis key names.
 """
 
 from __future__ import annotations
@@ -76,7 +83,10 @@ class IdempotencyKeys:
         self.redis = redis_client
         self.settings = settings
 
-    def _key(self, key: str) -> str:
+    def _key(self, key: str, internal: bool = False) -> str:
+        if internal:
+            digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+            return self.settings.key("idem-internal", digest)
         return self.settings.key("idem", key)
 
     def claim(
@@ -88,13 +98,16 @@ class IdempotencyKeys:
         payload: Mapping[str, Any],
         job_status: Callable[[str], JobStatus | None] | None = None,
         now: float | None = None,
+        internal: bool = False,
     ) -> Claim:
         """Claim ``key`` for ``job_id``; or the earlier job's id for the same payload.
 
         Raises :class:`IdempotencyConflict` when the key holds a different payload.
         With ``job_status`` (the status of a job id, None when it has no record), a
         key whose job is rejected or missing (see the module docstring) is taken over.
+        ``internal``: a key certsms made for itself (its own namespace).
         """
+        redis_key = self._key(key, internal)
         digest = payload_hash(kind, payload)
         now = time.time() if now is None else now
         value = json.dumps(
@@ -102,14 +115,14 @@ class IdempotencyKeys:
         )
         ttl = self.settings.job_retention_s
         for _ in range(10):
-            if self.redis.set(self._key(key), value, nx=True, ex=ttl):
+            if self.redis.set(redis_key, value, nx=True, ex=ttl):
                 return Claim(job_id=job_id, created=True)
-            raw = self.redis.get(self._key(key))
+            raw = self.redis.get(redis_key)
             if raw is None:  # expired between the two commands: try once more
                 continue
             existing = json.loads(cast(bytes, raw))
             if job_status is not None and self._abandoned(existing, job_status, now):
-                if self._takeover(self._key(key), cast(bytes, raw), value, ttl):
+                if self._takeover(redis_key, cast(bytes, raw), value, ttl):
                     return Claim(job_id=job_id, created=True)
                 continue  # another producer changed the key first: look again
             if existing.get("payload_hash") != digest:
@@ -131,13 +144,14 @@ class IdempotencyKeys:
     def _takeover(self, redis_key: str, old: bytes, new: str, ttl: int) -> bool:
         return bool(self.redis.eval(_TAKEOVER_LUA, 1, redis_key, old, new, ttl))
 
-    def release(self, key: str, *, job_id: str) -> None:
+    def release(self, key: str, *, job_id: str, internal: bool = False) -> None:
         """Forget ``key`` if it still belongs to ``job_id`` (the enqueue failed)."""
-        raw = self.redis.get(self._key(key))
+        redis_key = self._key(key, internal)
+        raw = self.redis.get(redis_key)
         if raw is not None and json.loads(cast(bytes, raw)).get("job_id") == job_id:
-            self.redis.delete(self._key(key))
+            self.redis.delete(redis_key)
 
-    def lookup(self, key: str) -> str | None:
+    def lookup(self, key: str, *, internal: bool = False) -> str | None:
         """The job id holding ``key``, if any."""
-        raw = self.redis.get(self._key(key))
+        raw = self.redis.get(self._key(key, internal))
         return None if raw is None else str(json.loads(cast(bytes, raw))["job_id"])

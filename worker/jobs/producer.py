@@ -12,7 +12,10 @@ recorded or queued. With ``idempotency_key``, the first call creates the job and
 every later call with the same payload returns that job's id without queueing
 anything; the same key with a different payload raises
 :class:`~worker.errors.IdempotencyConflict`. A send without a
-``Referenciausuario`` gets the job id as its reference, so callbacks find the job.
+``Referenciausuario`` gets the job id as its reference, so callbacks find the job;
+a reference already held by another kept send is refused (``Referenciausuario`` in
+the error; :meth:`Producer._claim_reference` says why). A send naming more than
+``max_recipients_per_send`` recipients is refused before any of them is read.
 
 Canonical at the door: the job records and queues the canonical payload of its
 validated request (:func:`canonical_payload`: Python field names, dates ISO-8601
@@ -33,7 +36,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -45,6 +48,7 @@ from config.settings import Settings
 from mensatek.errors import FieldProblem, InvalidRequest
 from mensatek.payloads import request_from_payload
 from mensatek.requests import SendRequest
+from mensatek.validation import MAX_RECIPIENTS_PER_SEND, recipient_count_problem
 from worker import metrics
 from worker.errors import JobNotFound
 from worker.jobs.contract import KINDS, JobMessage, callback_message, job_message
@@ -82,10 +86,21 @@ def plain_payload(payload: Any) -> dict[str, Any]:
         ) from None
 
 
-def validate(kind: str, payload: Mapping[str, Any], *, now: datetime | None = None) -> Any:
+def validate(
+    kind: str,
+    payload: Mapping[str, Any],
+    *,
+    now: datetime | None = None,
+    pdf_contract_types: Iterable[int] | None = None,
+    max_recipients: int = MAX_RECIPIENTS_PER_SEND,
+) -> Any:
     """The validated request model (None for credits/list_files); InvalidRequest otherwise.
 
-    ``now`` is the moment "in the future" is judged against (default: now).
+    ``now`` is the moment "in the future" is judged against (default: now);
+    ``pdf_contract_types`` the contract types that need a PDF (the setting
+    ``contract_types_needing_pdf``; default: the library's list); ``max_recipients``
+    the most recipients a send may name (the setting ``max_recipients_per_send``),
+    checked before any recipient is read, so an oversized request costs nothing.
     """
     if kind not in KINDS:
         raise InvalidRequest(
@@ -93,7 +108,11 @@ def validate(kind: str, payload: Mapping[str, Any], *, now: datetime | None = No
         )
     if kind in TARGET_KINDS and targets_job(payload):
         return validate_target(kind, payload, now=now)  # by job id (held sends)
-    return request_from_payload(kind, payload, now=now)
+    if kind == "send":
+        too_many = recipient_count_problem(payload, max_recipients=max_recipients)
+        if too_many is not None:
+            raise InvalidRequest([too_many], function=kind)
+    return request_from_payload(kind, payload, now=now, pdf_contract_types=pdf_contract_types)
 
 
 def canonical_payload(request: Any, *, job_id: str) -> dict[str, Any]:
@@ -137,10 +156,22 @@ class Producer:
         self.keys = IdempotencyKeys(redis_client, settings)
 
     def enqueue(
-        self, kind: str, payload: Mapping[str, Any] | Any, *, idempotency_key: str | None = None
+        self,
+        kind: str,
+        payload: Mapping[str, Any] | Any,
+        *,
+        idempotency_key: str | None = None,
+        internal_key: bool = False,
     ) -> str:
-        """Validate, record and queue a job of ``kind``; returns its id."""
-        request = validate(kind, plain_payload(payload))
+        """Validate, record and queue a job of ``kind``; returns its id. ``internal_key``:
+        the idempotency key is certsms' own (its own namespace, see
+        :mod:`worker.jobs.idempotency`), never a producer's."""
+        request = validate(
+            kind,
+            plain_payload(payload),
+            pdf_contract_types=self.settings.contract_types_needing_pdf,
+            max_recipients=self.settings.max_recipients_per_send,
+        )
         store = self.store
         job_id = new_job_id()
         if isinstance(request, JobTarget):
@@ -152,12 +183,15 @@ class Producer:
                 kind=kind,
                 payload=plain_payload(request.to_payload()) if request is not None else {},
                 job_status=store.status,
+                internal=internal_key,
             )
             if not claim.created:
                 log.info("job_enqueue_deduplicated", job_id=claim.job_id, kind=kind)
                 return claim.job_id
         data = canonical_payload(request, job_id=job_id)
         reference = data.get("reference") if kind == "send" else None
+        if reference:
+            self._claim_reference(str(reference), job_id, idempotency_key, internal_key)
         message = job_message(JobMessage(job_id=job_id, kind=kind, payload=data))
         try:
             store.create(
@@ -169,6 +203,8 @@ class Producer:
                 fields={"message_id": message.message_id},
                 fresh=True,
             )
+            if isinstance(request, SendRequest):  # whom it is for: callbacks check phones
+                store.index_recipients(job_id, (r.phone for r in request.recipients), fresh=True)
             local = (
                 try_local(store, request, control_job_id=job_id, requeue=self.requeue)
                 if isinstance(request, JobTarget)
@@ -181,18 +217,43 @@ class Producer:
         except Exception:
             store.transition(job_id, JobStatus.REJECTED, force=True, reason="enqueue failed")
             if idempotency_key:
-                self.keys.release(idempotency_key, job_id=job_id)
+                self.keys.release(idempotency_key, job_id=job_id, internal=internal_key)
             raise
         metrics.JOBS_ENQUEUED.labels(kind=kind).inc()
         log.info("job_enqueued", job_id=job_id, kind=kind, message_id=message.message_id)
         return job_id
 
+    def _claim_reference(
+        self, reference: str, job_id: str, idempotency_key: str | None, internal_key: bool
+    ) -> None:
+        """Make the send's ``Referenciausuario`` name this job, or refuse the send.
+
+        Callbacks name their send by ``idMensaje`` and ``Referencia``; a send whose
+        answer was lost has only the reference, so two kept sends sharing one would
+        receive each other's callbacks. A reference therefore names one send while that
+        send is kept (``job_retention_s``), unless it never reached the provider; the
+        same request again with its ``Idempotency-Key`` still returns the first job.
+        """
+        holder = self.store.claim_reference(reference, job_id)
+        if holder is None:
+            return
+        if idempotency_key:
+            self.keys.release(idempotency_key, job_id=job_id, internal=internal_key)
+        problem = FieldProblem(
+            "Referenciausuario",
+            "reference",
+            f"{reference[:100]!r} is already the reference of send {holder}: callbacks are "
+            "matched by it, so each send needs its own (or leave it out: the job id is used)",
+        )
+        raise InvalidRequest([problem], function="send")
+
     def enqueue_follow_up(
         self, kind: str, payload: Mapping[str, Any], idempotency_key: str | None
     ) -> str:
         """:meth:`enqueue` with the ``(kind, payload, idempotency_key)`` shape of
-        :data:`worker.status_updates.Enqueue` (what status updates and sweepers are handed)."""
-        return self.enqueue(kind, payload, idempotency_key=idempotency_key)
+        :data:`worker.status_updates.Enqueue` (what status updates and sweepers are handed);
+        its keys are internal ones, out of the producers' namespace."""
+        return self.enqueue(kind, payload, idempotency_key=idempotency_key, internal_key=True)
 
     def requeue(self, job_id: str) -> str:
         """Queue a fresh message for an existing job (operator resend, sweeps, held sends

@@ -80,6 +80,10 @@ class JobRecord:
     res: int | None = None
     http_status: int | None = None
     credits_used: float | None = None
+    credits_needed: float | None = None
+    credits_available: float | None = None
+    not_sent: int | None = None
+    not_sent_phones: list[str] | None = None
     error: dict[str, Any] | None = None
     result: Any = None
     reason: str | None = None
@@ -96,6 +100,7 @@ class JobRecord:
     evidence_overdue_at: str | None = None
     evidence_retries: int = 0
     polls: int = 0
+    recipients_total: int | None = None  # a send's recipients in all, once indexed
     recipients: Mapping[str, RecipientState] = field(default_factory=dict)
     other: Mapping[str, str] = field(default_factory=dict)
 
@@ -153,7 +158,12 @@ _FIELD_KINDS: dict[str, str] = {
     "local_reschedules": "int",
     "evidence_retries": "int",
     "polls": "int",
+    "recipients_total": "int",
     "credits_used": "float",
+    "credits_needed": "float",
+    "credits_available": "float",
+    "not_sent": "int",
+    "not_sent_phones": "json",
     "in_flight_ts": "float",
     "held_until_ts": "float",
     "last_callback_ts": "float",

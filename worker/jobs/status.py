@@ -14,6 +14,7 @@ class JobStatus(StrEnum):
 
     QUEUED = "queued"
     RUNNING = "running"
+    WAITING_CREDIT = "waiting_credit"
     IN_FLIGHT = "in_flight"
     UNCERTAIN = "uncertain"
     SCHEDULED = "scheduled"
@@ -32,6 +33,7 @@ class JobStatus(StrEnum):
 RANK: dict[JobStatus, int] = {
     JobStatus.QUEUED: 0,
     JobStatus.RUNNING: 10,
+    JobStatus.WAITING_CREDIT: 15,  # a send refused for lack of credit; goes out after a top-up
     JobStatus.IN_FLIGHT: 20,
     JobStatus.UNCERTAIN: 30,
     JobStatus.SCHEDULED: 40,

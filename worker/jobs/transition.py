@@ -58,6 +58,8 @@ for i = first, first + 2 * nfields - 1, 2 do
 end
 redis.call('EXPIRE', job, ttl)
 redis.call('EXPIRE', job .. ':recipients', ttl)
+redis.call('EXPIRE', job .. ':phones', ttl)
+redis.call('EXPIRE', job .. ':classes', ttl)
 redis.call('ZREM', prefix .. status, id)
 redis.call('ZADD', prefix .. to, now, id)
 redis.call('ZREMRANGEBYSCORE', prefix .. to, '-inf', '(' .. (tonumber(now) - tonumber(ttl)))

@@ -1,24 +1,55 @@
-"""What every status update needs: the enqueue seam and finding the send job."""
+"""What every status update needs: the enqueue seam and finding the send job exactly."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from worker.jobs.store import JobStore
+from worker.jobs.store import JobStatus, JobStore
 
 Enqueue = Callable[[str, Mapping[str, Any], str | None], str]
 """``(kind, payload, idempotency_key) -> job id``: how a status update queues follow-up
 work (certificate downloads, library-file deletions). The entry point that wires the
 process hands one in: :meth:`worker.jobs.producer.Producer.enqueue_follow_up`."""
 
+#: A send in these states has not learned its ``idMensaje`` yet and its outcome is not
+#: known to be lost: a callback for it waits (kept) until it is ``sent`` or ``uncertain``.
+OUTCOME_PENDING = frozenset(
+    {JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.WAITING_CREDIT, JobStatus.IN_FLIGHT}
+)
 
-def find_job(store: JobStore, *, message_id: int | None, reference: str | None) -> str | None:
-    """The send job of ``idMensaje``, else of ``Referencia``."""
+
+@dataclass(frozen=True)
+class Match:
+    """Which send job a callback belongs to (``job_id``), or why none (``reason``)."""
+
+    job_id: str | None
+    reason: str = ""
+
+
+def match_job(store: JobStore, *, message_id: int | None, reference: str | None) -> Match:
+    """The send job of a callback: by ``idMensaje`` first; by ``Referencia`` only when the
+    reference names one job (a reference is unique among kept sends,
+    :meth:`worker.jobs.store.JobStore.claim_reference`) and that job has no other
+    ``idMensaje``. Reasons when none: ``no_identifier``, ``unknown_idmensaje``,
+    ``unknown_reference``, ``reference_of_another_message``."""
     if message_id:
         job_id = store.find_by_message_id(message_id)
         if job_id:
-            return job_id
-    if reference:
-        return store.find_by_reference(reference)
-    return None
+            return Match(job_id)
+    if not reference:
+        return Match(None, "unknown_idmensaje" if message_id else "no_identifier")
+    job_id = store.find_by_reference(reference)
+    if job_id is None:
+        return Match(None, "unknown_reference")
+    if message_id:
+        head = store.head(job_id)
+        if head is not None and head.idmensaje and head.idmensaje != message_id:
+            return Match(None, "reference_of_another_message")
+    return Match(job_id)
+
+
+def find_job(store: JobStore, *, message_id: int | None, reference: str | None) -> str | None:
+    """The send job of ``idMensaje``, else of ``Referencia`` (see :func:`match_job`)."""
+    return match_job(store, message_id=message_id, reference=reference).job_id

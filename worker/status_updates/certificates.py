@@ -18,10 +18,12 @@ from typing import Any
 import structlog
 
 from mensatek.macros import parse_macros
-from mensatek.payloads import stored_send_request
+from mensatek.payloads import payload_recipients, stored_send_request
+from mensatek.phones import canonical_phone
 from mensatek.status import StatusClass
+from worker import metrics
 from worker.evidence import EvidenceStore, StoredEvidence
-from worker.jobs.store import JobStatus, JobStore
+from worker.jobs.store import JobStatus, JobStore, phone_digest
 from worker.status_updates._shared import Enqueue
 
 log = structlog.get_logger(__name__)
@@ -30,8 +32,9 @@ log = structlog.get_logger(__name__)
 
 
 def certificate_trigger_key(store: JobStore, message_id: int | str, phone: str) -> str:
-    """The ``SET NX`` marker that makes a certificate download happen once."""
-    return store.settings.key("certificate-trigger", str(message_id), phone)
+    """The ``SET NX`` marker that makes a certificate download happen once (the phone
+    appears hashed: no phone number in a Redis key name)."""
+    return store.settings.key("certificate-trigger", str(message_id), phone_digest(phone))
 
 
 def trigger_certificate(
@@ -46,7 +49,28 @@ def trigger_certificate(
 
     Returns the certificate job's id when this call enqueued it, else None. If the
     enqueue fails the marker is removed, so the next attempt can try again.
+
+    Only real work reaches the provider: a phone that is not a recipient of the job's
+    send (a forged or stray callback), or a message no job owns, downloads nothing —
+    the provider would refuse it (``Res -4``), and refusals spend the rejection budget
+    that pauses all traffic. It is kept as an anomaly instead: a ``certificate_anomaly``
+    event on the job, a warning and ``certsms_certificate_anomalies_total``.
     """
+    reason = _not_a_recipient(store, job_id, phone)
+    if reason is not None:
+        metrics.CERTIFICATE_ANOMALIES.labels(reason=reason).inc()
+        log.warning(
+            "certificate_trigger_refused",
+            job_id=job_id,
+            idmensaje=message_id,
+            phone=phone,
+            reason=reason,
+        )
+        if job_id is not None:
+            store.append_event(
+                job_id, "certificate_anomaly", idmensaje=message_id, phone=phone, reason=reason
+            )
+        return None
     key = certificate_trigger_key(store, message_id, phone)
     ttl_s = max(store.settings.job_retention_s, store.settings.evidence_give_up_s)
     if not store.redis.set(key, job_id or "-", nx=True, ex=ttl_s):
@@ -71,11 +95,24 @@ def trigger_certificate(
     log.info(
         "certificate_download_enqueued",
         job_id=job_id,
-        message_id=message_id,
+        idmensaje=message_id,
         phone=phone,
         certificate_job_id=cert_job_id,
     )
     return cert_job_id
+
+
+def _not_a_recipient(store: JobStore, job_id: str | None, phone: str) -> str | None:
+    """Why (message, ``phone``) must not be downloaded, or None when it is real work."""
+    if job_id is None:
+        return "unknown_message"
+    payload = store.payload(job_id)
+    request = stored_send_request(payload)
+    recipients = request.recipients if request is not None else payload_recipients(payload or {})
+    wanted = canonical_phone(phone)
+    if any(recipient.phone == wanted for recipient in recipients):
+        return None
+    return "not_a_recipient"
 
 
 def certificate_downloaded(
@@ -149,7 +186,7 @@ def complete_evidence(
         )
     )
     if done:
-        log.info("job_evidence_stored", job_id=job_id, message_id=message_id)
+        log.info("job_evidence_stored", job_id=job_id, idmensaje=message_id)
         delete_library_files(store, job_id, enqueue=enqueue)
     return done
 

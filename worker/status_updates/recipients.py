@@ -17,9 +17,10 @@ import structlog
 
 from mensatek.payloads import payload_recipients, stored_send_request
 from mensatek.status import StatusClass, classify
-from worker.jobs.store import RANK, JobRecord, JobStatus, JobStore, RecipientChange
-from worker.status_updates._shared import Enqueue, find_job
+from worker.jobs.store import RANK, JobStatus, JobStore, RecipientChange
+from worker.status_updates._shared import OUTCOME_PENDING, Enqueue, match_job
 from worker.status_updates.certificates import complete_evidence, trigger_certificate
+from worker.status_updates.kept import KeptCallbacks
 
 log = structlog.get_logger(__name__)
 
@@ -42,6 +43,8 @@ class Outcome:
     reconciled: bool = False
     job_status: str | None = None  # after the update
     certificate_job_id: str | None = None  # set when this call enqueued the download
+    kept: str = ""  # why it was kept for later (not applied), e.g. "send_outcome_pending"
+    anomaly: str = ""  # why it was refused for good, e.g. "not_a_recipient"
 
     @property
     def found(self) -> bool:
@@ -81,12 +84,43 @@ def derive_job_status(classes: list[StatusClass]) -> JobStatus | None:
     return None
 
 
-def _recipient_classes(store: JobStore, job_id: str, record: JobRecord) -> dict[str, str]:
-    """phone → class for every recipient, ``pending`` for those without a status yet."""
-    classes = {phone: entry.status_class for phone, entry in record.recipients.items()}
-    for phone in expected_phones(store.payload(job_id)):
-        classes.setdefault(phone, StatusClass.PENDING.value)
-    return classes
+def derive_from_counts(counts: Mapping[str, int], total: int) -> JobStatus | None:
+    """:func:`derive_job_status` from how many recipients are in each class (``total``
+    in all; those with no recorded status are pending): what a callback reads, so its
+    cost does not grow with the job's size."""
+    recorded = sum(counts.values())
+    final = sum(n for c, n in counts.items() if c in FINAL_CLASSES)
+    everyone = max(total, recorded)
+    if everyone <= 0:
+        return None
+    if final == everyone:
+        if counts.get(StatusClass.CERTIFIED, 0):
+            return JobStatus.CERTIFIED
+        if counts.get(StatusClass.CANCELLED, 0) == everyone:
+            return JobStatus.CANCELLED
+        return JobStatus.FAILED
+    if final + counts.get(StatusClass.DELIVERED, 0) == everyone:
+        return JobStatus.DELIVERED
+    return None
+
+
+def recipient_counts(store: JobStore, job_id: str) -> tuple[int, dict[str, int]]:
+    """``(recipients in all, recorded per class)``, indexing the job on first use (a job
+    recorded before the index existed, or created without the producer)."""
+    total, counts = store.recipient_counts(job_id)
+    if total is None:
+        store.index_recipients(job_id, expected_phones(store.payload(job_id)))
+        total, counts = store.recipient_counts(job_id)
+    return total or 0, counts
+
+
+def is_recipient(store: JobStore, job_id: str, phone: str) -> bool:
+    """Whether ``phone`` is one of the send's recipients (indexing the job on first use)."""
+    known = store.is_recipient(job_id, phone)
+    if known is None:
+        store.index_recipients(job_id, expected_phones(store.payload(job_id)))
+        known = store.is_recipient(job_id, phone)
+    return bool(known)
 
 
 def refresh_job_status(
@@ -96,16 +130,17 @@ def refresh_job_status(
 
     Safe to call at any time and from anywhere (e.g. by the send actor right after it
     records ``sent``, in case callbacks overtook it): it only moves forward and only
-    once the job's message is known to have reached the provider.
+    once the job's message is known to have reached the provider. Reads the job's
+    per-class counts, never every recipient: the cost is the same for 10 or 10,000.
     """
-    record = store.get(job_id)
-    if record is None:
+    head = store.head(job_id)
+    if head is None:
         return None
-    current = record.status
+    current = head.status
     if current not in _SENT_STATUSES:
         return current.value
-    classes = _recipient_classes(store, job_id, record)
-    target = derive_job_status([StatusClass(c) for c in classes.values()])
+    total, counts = recipient_counts(store, job_id)
+    target = derive_from_counts(counts, total)
     if target is not None and RANK[target] > RANK[current]:
         fields: dict[str, Any] = {"source": source}
         if target is JobStatus.FAILED:
@@ -121,6 +156,48 @@ def refresh_job_status(
     return current.value
 
 
+def _keep(
+    store: JobStore,
+    fields: Mapping[str, str] | None,
+    *,
+    job_id: str | None,
+    message_id: int | None,
+    reference: str | None,
+    phone: str,
+    result_code: int,
+    status_class: StatusClass,
+    source: str,
+    reason: str,
+) -> None:
+    """An update that cannot be placed yet: logged, in the stream, and (a callback) kept."""
+    if fields is not None:
+        KeptCallbacks(store.redis, store.settings).keep(
+            fields, message_id=message_id, reference=reference, reason=reason
+        )
+    log.warning(
+        "recipient_status_unmatched",
+        job_id=job_id,
+        idmensaje=message_id,
+        reference=reference,
+        phone=phone,
+        result_code=result_code,
+        source=source,
+        reason=reason,
+        kept=fields is not None,
+    )
+    store.append_event(
+        job_id,
+        "recipient_status_unmatched",
+        idmensaje=message_id,
+        reference=reference,
+        phone=phone,
+        result_code=result_code,
+        status_class=status_class.value,
+        source=source,
+        reason=reason,
+    )
+
+
 def apply_recipient_status(
     store: JobStore,
     *,
@@ -131,38 +208,72 @@ def apply_recipient_status(
     at: datetime | None,
     source: str,
     enqueue: Enqueue,
+    fields: Mapping[str, str] | None = None,
 ) -> Outcome:
-    """Apply one recipient status (see the module docstring); idempotent and concurrent-safe."""
+    """Apply one recipient status (see the module docstring); idempotent and concurrent-safe.
+
+    ``fields``: the callback body, kept (:mod:`worker.status_updates.kept`) when the
+    update cannot be placed yet: no job matches (reason from
+    :func:`~worker.status_updates._shared.match_job`), or the job has not learned
+    its ``idMensaje`` yet (``send_outcome_pending``). A phone that is not one of the
+    job's recipients changes nothing: a ``recipient_status_anomaly``.
+    """
     settings = store.settings
     status_class = classify(result_code, certified_codes=settings.certified_codes)
-    job_id = find_job(store, message_id=message_id, reference=reference)
-    if job_id is None:
-        log.warning(
-            "recipient_status_unmatched",
+    match = match_job(store, message_id=message_id, reference=reference)
+    head = store.head(match.job_id) if match.job_id else None
+    reason = match.reason or ("job_expired" if head is None else "")
+    if head is not None and head.status in OUTCOME_PENDING and not head.idmensaje:
+        reason = "send_outcome_pending"  # applied once it is sent or uncertain
+    if head is None or reason:
+        _keep(
+            store,
+            fields,
+            job_id=match.job_id,
             message_id=message_id,
             reference=reference,
             phone=phone,
             result_code=result_code,
+            status_class=status_class,
             source=source,
+            reason=reason,
+        )
+        return Outcome(job_id=None, status_class=status_class, kept=reason)
+    job_id = head.id
+    if not is_recipient(store, job_id, phone):
+        log.warning(
+            "recipient_status_anomaly",
+            job_id=job_id,
+            idmensaje=message_id,
+            phone=phone,
+            result_code=result_code,
+            source=source,
+            reason="not_a_recipient",
         )
         store.append_event(
-            None,
-            "recipient_status_unmatched",
+            job_id,
+            "recipient_status_anomaly",
             idmensaje=message_id,
-            reference=reference,
             phone=phone,
             result_code=result_code,
             status_class=status_class.value,
             source=source,
+            reason="not_a_recipient",
         )
-        return Outcome(job_id=None, status_class=status_class)
+        if status_class is StatusClass.CERTIFIED and (message_id or head.idmensaje):
+            # the trigger refuses it too and counts it (certsms_certificate_anomalies_total)
+            trigger_certificate(
+                store,
+                job_id=job_id,
+                message_id=int(message_id or head.idmensaje or 0),
+                phone=phone,
+                enqueue=enqueue,
+            )
+        return Outcome(job_id=job_id, status_class=status_class, anomaly="not_a_recipient")
     if source == "callback":  # the report poller (status_source=both) polls silent jobs only
         store.set_fields(job_id, last_callback_ts=repr(time.time()))
-    record = store.get(job_id)
-    if record is None:  # expired between the lookup and now
-        return Outcome(job_id=None, status_class=status_class)
     reconciled = False
-    if message_id and record.status == JobStatus.UNCERTAIN:
+    if message_id and head.status == JobStatus.UNCERTAIN:
         reconciled = bool(
             store.transition(
                 job_id,
@@ -175,9 +286,9 @@ def apply_recipient_status(
             )
         )
         if reconciled:
-            log.info("uncertain_send_reconciled", job_id=job_id, message_id=message_id)
-    known = message_id or record.idmensaje
-    previous = record.recipients.get(phone)
+            log.info("uncertain_send_reconciled", job_id=job_id, idmensaje=message_id)
+    known = message_id or head.idmensaje
+    previous = store.recipient(job_id, phone)
     if (
         previous is not None
         and previous.status_class in FINAL_CLASSES

@@ -1,11 +1,19 @@
-"""``POST /callbacks/mensatek``: authenticate, bound, parse, validate, queue durably, answer.
+"""``POST /callbacks/mensatek``: authenticate, bound, read, queue durably, answer.
 
 The answer is 200 only once the callback sits in Redis twice: as a dramatiq message
 for the ``process_callback`` actor (queue ``certsms.callbacks``) and as a
-``callback_received`` entry in the events stream. Anything we cannot take answers 4xx
-with a JSON reason and a log line (401 credentials, 413 too large, 415 content type,
-400 unreadable body, 422 not a callback we know); a Redis failure answers 503 so that
-the provider tries again. Processing is idempotent, so a duplicate is harmless.
+``callback_received`` entry in the events stream (with the raw body). An
+authenticated notification is never refused for its content: an unknown
+``Servicio``, an unknown field, an empty or oddly typed field is kept with a
+warning (log line ``callback_odd``; :func:`mensatek.callbacks.read_callback`) and
+answered 200. Only what we cannot take answers 4xx with a JSON reason and a log
+line (401 credentials, 413 too large, 415 content type, 400 unreadable body); a
+Redis failure answers 503 so that the provider tries again. Processing is
+idempotent, so a duplicate is harmless.
+
+Served by :mod:`worker.web.serving`, credentials and the body cap are checked on the
+headers, before the body is read; the checks here hold under any WSGI server.
+Refused credentials are logged at a bounded rate (``web_unauthorized``).
 """
 
 from __future__ import annotations
@@ -19,9 +27,9 @@ import structlog
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from mensatek.callbacks import CallbackInvalid, parse_callback
+from mensatek.callbacks import SERVICE_EVENT, SERVICE_REPLY, SERVICE_STATUS, read_callback
 from worker import metrics
-from worker.web.auth import BASIC_CHALLENGE, check_basic
+from worker.web.auth import BASIC_CHALLENGE, callback_credentials_ok, refusal_log
 from worker.web.context import web_context
 
 log = structlog.get_logger(__name__)
@@ -42,14 +50,18 @@ def _problem(status: int, reason: str, **extra: Any) -> tuple[Response, int]:
     return jsonify({"error": reason, **extra}), status
 
 
+#: The ``servicio`` label of ``certsms_callbacks_total``: a fixed set, whatever a body says.
+SERVICIO_LABELS = frozenset({SERVICE_STATUS, SERVICE_EVENT, SERVICE_REPLY, "unrecognised", "?"})
+
+
+def servicio_label(kind: str) -> str:
+    """``kind`` when it is one of :data:`SERVICIO_LABELS`, else ``other`` (bounded labels)."""
+    return kind if kind in SERVICIO_LABELS else "other"
+
+
 def _authorized() -> bool:
     settings = web_context().settings
-    if settings.callback_insecure and not settings.callback_password:
-        return True
-    password = settings.callback_password.get_secret_value() if settings.callback_password else ""
-    return check_basic(
-        request.headers.get("Authorization"), user=settings.callback_user or "", password=password
-    )
+    return callback_credentials_ok(settings, request.headers.get("Authorization"))
 
 
 def _read_fields() -> dict[str, Any]:
@@ -78,6 +90,13 @@ def _read_fields() -> dict[str, Any]:
     raise _Unreadable(415, f"unsupported content type {mimetype[:60]!r}")
 
 
+def _servicio(fields: dict[str, Any]) -> object:
+    for key, value in fields.items():
+        if str(key).lower() == "servicio":
+            return value[0] if isinstance(value, list) and value else value
+    return ""
+
+
 def _flatten(fields: dict[str, Any]) -> dict[str, str]:
     """The values as strings (what the actor message carries)."""
     flat: dict[str, str] = {}
@@ -86,6 +105,8 @@ def _flatten(fields: dict[str, Any]) -> dict[str, str]:
             value = value[0] if value else ""
         if value is None:
             continue
+        if isinstance(value, dict | list):  # kept as it came (read_callback warned)
+            value = json.dumps(value, ensure_ascii=False, sort_keys=True)
         flat[str(key)] = ("true" if value else "false") if isinstance(value, bool) else str(value)
     return flat
 
@@ -96,7 +117,7 @@ def receive_callback() -> tuple[Response, int]:
     context = web_context()
     remote = request.remote_addr
     if not _authorized():
-        log.warning("callback_unauthorized", remote_addr=remote)
+        refusal_log(context.settings).refused("callbacks", remote_addr=remote, stage="app")
         metrics.CALLBACKS.labels(servicio="?", outcome="unauthorized").inc()
         response, status = _problem(401, "authentication required")
         response.headers["WWW-Authenticate"] = BASIC_CHALLENGE
@@ -111,21 +132,16 @@ def receive_callback() -> tuple[Response, int]:
     except _Unreadable as exc:
         log.warning("callback_unreadable", remote_addr=remote, reason=exc.reason)
         return _problem(exc.status, exc.reason)
-    try:
-        callback = parse_callback(fields)
-        flat = _flatten(fields)
-    except CallbackInvalid as exc:
+    callback, warnings = read_callback(fields)
+    flat = _flatten(fields)
+    if warnings:
         log.warning(
-            "callback_rejected",
+            "callback_odd",
             remote_addr=remote,
-            reason=exc.reason,
-            field=exc.field,
-            servicio=str(fields.get("Servicio", ""))[:40],
+            service=callback.kind,
+            servicio=str(_servicio(fields))[:40],
+            warnings=warnings[:10],
         )
-        metrics.CALLBACKS.labels(
-            servicio=str(fields.get("Servicio", "?"))[:40], outcome="rejected"
-        ).inc()
-        return jsonify(exc.as_dict()), 422
     received_at = datetime.now(UTC).isoformat(timespec="milliseconds")
     try:
         queued_id = context.queue_callback(flat, received_at)
@@ -137,15 +153,17 @@ def receive_callback() -> tuple[Response, int]:
             queued_message_id=queued_id,
             received_at=received_at,
             body=json.dumps(flat, sort_keys=True, ensure_ascii=False),
+            warnings=json.dumps(warnings, ensure_ascii=False) if warnings else None,
         )
     except Exception as exc:  # Redis down: the provider must retry
         log.error("callback_queue_failed", error=type(exc).__name__, detail=str(exc)[:200])
         return _problem(503, "could not queue the callback; try again")
-    metrics.CALLBACKS.labels(servicio=callback.kind, outcome="queued").inc()
+    outcome = "unrecognised" if callback.kind == "unrecognised" else "queued"
+    metrics.CALLBACKS.labels(servicio=servicio_label(callback.kind), outcome=outcome).inc()
     log.info(
         "callback_queued",
         service=callback.kind,
-        message_id=getattr(callback, "message_id", None),
+        idmensaje=getattr(callback, "message_id", None),
         queued_message_id=queued_id,
     )
     return jsonify({"status": "queued", "id": queued_id}), 200

@@ -2,7 +2,8 @@
 
 The breaker is read from :mod:`worker.guard` when that package is installed; otherwise
 it is reported as ``"unknown"``. An open breaker does not make the web process
-unhealthy (callbacks and intake still work): only an unreachable Redis answers 503.
+unhealthy (callbacks and intake still work): only an unreachable Redis answers 503,
+with ``Retry-After`` like every other route while Redis is down.
 """
 
 from __future__ import annotations
@@ -48,4 +49,7 @@ def healthz() -> tuple[Response, int]:
         "redis": "ok" if redis_ok else "unreachable",
         "breaker": breaker_state() if redis_ok else "unknown",
     }
-    return jsonify(body), 200 if redis_ok else 503
+    response = jsonify(body)
+    if not redis_ok:
+        response.headers["Retry-After"] = "5"
+    return response, 200 if redis_ok else 503

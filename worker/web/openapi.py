@@ -1,328 +1,272 @@
-"""``GET /openapi.json``: a static OpenAPI 3.1 document of the intake API and the callback.
+"""``GET /openapi.json``: the OpenAPI 3.1 document, generated from the pydantic models
+the intake validates with (:mod:`worker.web.schemas`).
 
-Static on purpose: the document is the contract, reviewed like code, and a test checks
-that every route of the app is described in it.
+Each job kind has its own path (``POST /v1/jobs/send``, ``/v1/jobs/cancel``, ...) and
+body schema, so a body matches exactly one schema; the job itself is ``GET
+/v1/jobs/{id}``. Tests validate the document (openapi-spec-validator), every file in
+``examples/`` against it, and fuzz the live intake with it (schemathesis).
 """
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from mensatek.requests import KINDS
+from worker.web.schemas import (
+    PAYLOAD_MODELS,
+    Error,
+    Job,
+    JobCreated,
+    JobList,
+    ListQuery,
+    ValidationErrors,
+)
 
 bp = Blueprint("openapi", __name__)
 
-_ERROR = {
-    "type": "object",
-    "properties": {"error": {"type": "string"}, "field": {"type": ["string", "null"]}},
-    "required": ["error"],
-}
-_FIELD_PROBLEM = {
+_REF = "#/components/schemas/{model}"
+_CALLBACK_FIELDS = {
     "type": "object",
     "properties": {
-        "field": {"type": "string", "description": "The provider's parameter name."},
-        "python_name": {"type": "string", "description": "The Python API's name."},
-        "error": {"type": "string", "description": "The rule that failed."},
-    },
-    "required": ["field", "python_name", "error"],
-}
-_SEND_PAYLOAD = {
-    "type": "object",
-    "description": (
-        "EnviarSMSCERTIFICADO parameters, by the provider's names (case-insensitive) or the "
-        "Python names. Numbers may be strings; Destinatarios may be a list of objects, a JSON "
-        "string or '34600000000;34611111111'. Unknown keys are rejected."
-    ),
-    "properties": {
-        "Remitente": {"type": "string", "description": "Sender (sender)."},
-        "Destinatarios": {
-            "description": "Recipients (recipients).",
-            "oneOf": [
-                {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "properties": {"Movil": {"type": "string"}},
-                        "required": ["Movil"],
-                        "additionalProperties": {"type": "string"},
-                    },
-                },
-                {"type": "string"},
-            ],
-        },
-        "Mensaje": {"type": "string", "description": "Text (message)."},
-        "Contacto": {"type": "string"},
-        "Telcontacto": {"type": "string"},
-        "Cifcontacto": {"type": "string"},
-        "Tipocontrato": {"type": ["integer", "string"], "default": 0},
-        "Fecha": {"type": "string", "description": "ISO-8601 with offset or YYYY-MM-DD HH:MM."},
-        "Referenciausuario": {"type": "string", "description": "Your reference (reference)."},
-        "Report": {"type": ["boolean", "integer", "string"]},
-        "Unicode": {"type": ["boolean", "integer", "string"]},
-    },
-    "required": ["Remitente", "Destinatarios", "Mensaje"],
-    "additionalProperties": True,
-}
-_JOB = {
-    "type": "object",
-    "description": "The job record (as tasks.job_status returns it).",
-    "properties": {
-        "job_id": {"type": "string"},
-        "kind": {"type": "string"},
-        "status": {
+        "Servicio": {
             "type": "string",
-            "enum": [
-                "queued",
-                "running",
-                "in_flight",
-                "sent",
-                "scheduled",
-                "delivered",
-                "certified",
-                "evidence_stored",
-                "rejected",
-                "failed",
-                "dead",
-                "uncertain",
-                "cancelled",
-                "succeeded",
-            ],
+            "enum": ["SMSCERTIFICADO", "EVENTOSSMSCERTIFICADO", "SMSRECIBIDO"],
         },
+        "idMensaje": {"type": ["string", "integer"]},
+        "Referencia": {"type": "string"},
+        "Movil": {"type": "string"},
+        "Resultado": {"type": ["string", "integer"]},
+        "Fecha": {"type": "string"},
     },
-    "required": ["status"],
+    "required": ["Servicio"],
     "additionalProperties": True,
 }
-_KINDS = [
-    "send",
-    "cancel",
-    "reschedule",
-    "certificate",
-    "report",
-    "upload",
-    "delete_file",
-    "credits",
-    "list_files",
-]
 
 
-def _json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": _REF.format(model=model.__name__)}
+
+
+def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-OPENAPI: dict[str, Any] = {
-    "openapi": "3.1.0",
-    "info": {
-        "title": "certsms HTTP API",
-        "version": "1",
-        "description": (
-            "Enqueue Certified SMS and Contract SMS jobs from any language, read their "
-            "status, and receive the provider's callbacks."
-        ),
-    },
-    "components": {
-        "securitySchemes": {
-            "intakeToken": {
-                "type": "http",
-                "scheme": "bearer",
-                "description": "CERTSMS_INTAKE_TOKEN",
+def _error(description: str) -> dict[str, Any]:
+    return _json(description, _ref(Error))
+
+
+def _operation_id(kind: str) -> str:
+    return "enqueue" + "".join(part.title() for part in kind.split("_"))
+
+
+def _enqueue_path(kind: str) -> dict[str, Any]:
+    model = PAYLOAD_MODELS[kind]
+    return {
+        "post": {
+            "operationId": _operation_id(kind),
+            "summary": f"Validate and enqueue a {kind} job",
+            "tags": ["jobs"],
+            "security": [{"intakeToken": []}],
+            "parameters": [
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
+                    "description": "The same key returns the same job instead of a new one "
+                    "(1-200 printable ASCII characters).",
+                    "schema": {"type": "string", "pattern": r"^[\x21-\x7e]{1,200}$"},
+                }
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref(model)}},
             },
-            "callbackBasic": {
-                "type": "http",
-                "scheme": "basic",
-                "description": "CERTSMS_CALLBACK_USER / CERTSMS_CALLBACK_PASSWORD",
+            "responses": {
+                "202": _json("Enqueued (or enqueued before with this key)", _ref(JobCreated)),
+                "400": _error("Body is not a JSON object, or the Idempotency-Key is unusable"),
+                "401": _error("Missing or wrong bearer token"),
+                "409": _error("Idempotency-Key already used with another payload"),
+                "413": _error("Body too large"),
+                "422": _json("Invalid payload: every invalid field named", _ref(ValidationErrors)),
+                "503": _error("Intake not configured, or Redis unavailable"),
             },
-        },
-        "schemas": {
-            "Error": _ERROR,
-            "FieldProblem": _FIELD_PROBLEM,
-            "SendPayload": _SEND_PAYLOAD,
-            "Job": _JOB,
-        },
-    },
-    "paths": {
-        "/v1/jobs/{kind}": {
-            "post": {
-                "summary": "Validate and enqueue a job",
-                "security": [{"intakeToken": []}],
-                "parameters": [
-                    {
-                        "name": "kind",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string", "enum": _KINDS},
-                    },
-                    {
-                        "name": "Idempotency-Key",
-                        "in": "header",
-                        "required": False,
-                        "description": "The same key returns the same job instead of a new one.",
-                        "schema": {"type": "string", "maxLength": 200},
-                    },
-                ],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "description": (
-                                    "The same payload as tasks.enqueue(kind, payload); "
-                                    "for kind=send see SendPayload."
-                                ),
-                                "oneOf": [
-                                    {"$ref": "#/components/schemas/SendPayload"},
-                                    {"type": "object"},
-                                ],
-                            }
-                        }
-                    },
-                },
-                "responses": {
-                    "202": _json_response(
-                        "Enqueued (or the job already enqueued with this Idempotency-Key)",
-                        {
-                            "type": "object",
-                            "properties": {
-                                "job_id": {"type": "string"},
-                                "status": {"type": "string"},
-                            },
-                            "required": ["job_id", "status"],
-                        },
-                    ),
-                    "400": _json_response("Body is not a JSON object", _ERROR),
-                    "401": _json_response("Missing or wrong bearer token", _ERROR),
-                    "404": _json_response("Unknown kind", _ERROR),
-                    "409": _json_response("Idempotency-Key reused with another payload", _ERROR),
-                    "413": _json_response("Body too large", _ERROR),
-                    "422": _json_response(
-                        "Invalid payload: every invalid field named",
-                        {
-                            "type": "object",
-                            "properties": {
-                                "errors": {
-                                    "type": "array",
-                                    "items": {"$ref": "#/components/schemas/FieldProblem"},
-                                }
-                            },
-                            "required": ["errors"],
-                        },
-                    ),
-                    "503": _json_response("Intake not configured", _ERROR),
-                },
+        }
+    }
+
+
+def _query_parameters() -> list[dict[str, Any]]:
+    schema = ListQuery.model_json_schema(by_alias=True, ref_template=_REF)
+    parameters = []
+    for name, prop in schema["properties"].items():
+        description = prop.pop("description", "")
+        prop.pop("title", None)
+        if prop.get("default", 0) is None:
+            del prop["default"]
+        options = [p for p in prop.pop("anyOf", []) if p != {"type": "null"}]
+        if options:  # an optional query parameter is absent, never null
+            prop.update(options[0])
+        parameters.append(
+            {
+                "name": name,
+                "in": "query",
+                "required": False,
+                "description": description,
+                "schema": prop,
             }
-        },
-        "/v1/jobs/{job_id}": {
-            "get": {
-                "summary": "Read a job record",
-                "security": [{"intakeToken": []}],
-                "parameters": [
-                    {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
-                ],
-                "responses": {
-                    "200": _json_response("The job", {"$ref": "#/components/schemas/Job"}),
-                    "401": _json_response("Missing or wrong bearer token", _ERROR),
-                    "404": _json_response("No such job", _ERROR),
+        )
+    return parameters
+
+
+def _schemas() -> dict[str, Any]:
+    models: list[tuple[type[BaseModel], Any]] = [
+        (model, "validation") for model in PAYLOAD_MODELS.values()
+    ]
+    models += [
+        (model, "serialization") for model in (Error, ValidationErrors, JobCreated, Job, JobList)
+    ]
+    _, definitions = models_json_schema(models, by_alias=True, ref_template=_REF)
+    return dict(definitions.get("$defs", {}))
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    """The whole document (built once per process)."""
+    paths: dict[str, Any] = {f"/v1/jobs/{kind}": _enqueue_path(kind) for kind in KINDS}
+    paths["/v1/jobs"] = {
+        "get": {
+            "operationId": "listJobs",
+            "summary": "List jobs, newest first, with filters and cursor paging",
+            "tags": ["jobs"],
+            "security": [{"intakeToken": []}],
+            "parameters": _query_parameters(),
+            "responses": {
+                "200": _json("A page of jobs", _ref(JobList)),
+                "401": _error("Missing or wrong bearer token"),
+                "422": _json("A filter is invalid: each one named", _ref(ValidationErrors)),
+                "503": _error("Intake not configured, or Redis unavailable"),
+            },
+        }
+    }
+    paths["/v1/jobs/{id}"] = {
+        "get": {
+            "operationId": "getJob",
+            "summary": "Read one job",
+            "tags": ["jobs"],
+            "security": [{"intakeToken": []}],
+            "parameters": [
+                {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "responses": {
+                "200": _json("The job", _ref(Job)),
+                "401": _error("Missing or wrong bearer token"),
+                "404": _error("No such job"),
+                "503": _error("Intake not configured, or Redis unavailable"),
+            },
+        }
+    }
+    paths["/callbacks/mensatek"] = {
+        "post": {
+            "operationId": "receiveMensatekCallback",
+            "summary": "Receive a Mensatek callback (configure this URL in the provider panel)",
+            "description": "Servicio SMSCERTIFICADO (status change), EVENTOSSMSCERTIFICADO "
+            "(attachment event) or SMSRECIBIDO (inbound reply). JSON or form; all values may "
+            "be strings. Answered 200 once durably queued.",
+            "tags": ["callbacks"],
+            "security": [{"callbackBasic": []}],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    media: {"schema": _CALLBACK_FIELDS}
+                    for media in (
+                        "application/json",
+                        "application/x-www-form-urlencoded",
+                        "multipart/form-data",
+                    )
                 },
-            }
-        },
-        "/callbacks/mensatek": {
-            "post": {
-                "summary": "Receive a Mensatek callback (configure this URL in the provider panel)",
-                "description": (
-                    "Servicio SMSCERTIFICADO (status change), EVENTOSSMSCERTIFICADO (attachment "
-                    "event) or SMSRECIBIDO (inbound reply). JSON or form (urlencoded or "
-                    "multipart); all values may be strings. Answered 200 once durably queued."
+            },
+            "responses": {
+                "200": _json(
+                    "Queued",
+                    {
+                        "type": "object",
+                        "properties": {"status": {"const": "queued"}, "id": {"type": "string"}},
+                    },
                 ),
-                "security": [{"callbackBasic": []}],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        media: {
-                            "schema": {
-                                "type": "object",
-                                "properties": {
-                                    "Servicio": {
-                                        "type": "string",
-                                        "enum": [
-                                            "SMSCERTIFICADO",
-                                            "EVENTOSSMSCERTIFICADO",
-                                            "SMSRECIBIDO",
-                                        ],
-                                    },
-                                    "idMensaje": {"type": ["string", "integer"]},
-                                    "Referencia": {"type": "string"},
-                                    "Movil": {"type": "string"},
-                                    "Resultado": {"type": ["string", "integer"]},
-                                    "Fecha": {"type": "string"},
-                                },
-                                "required": ["Servicio"],
-                                "additionalProperties": True,
-                            }
-                        }
-                        for media in (
-                            "application/json",
-                            "application/x-www-form-urlencoded",
-                            "multipart/form-data",
-                        )
-                    },
-                },
-                "responses": {
-                    "200": _json_response(
-                        "Queued",
-                        {
-                            "type": "object",
-                            "properties": {"status": {"const": "queued"}, "id": {"type": "string"}},
-                        },
-                    ),
-                    "400": _json_response("Unreadable body", _ERROR),
-                    "401": _json_response("Missing or wrong Basic credentials", _ERROR),
-                    "413": _json_response("Body above CERTSMS_CALLBACK_MAX_BODY_BYTES", _ERROR),
-                    "415": _json_response("Unsupported content type", _ERROR),
-                    "422": _json_response("Unknown Servicio, missing or malformed field", _ERROR),
-                    "503": _json_response("Could not queue; the provider should retry", _ERROR),
-                },
-            }
+                "400": _error("Unreadable body"),
+                "401": _error("Missing or wrong Basic credentials"),
+                "413": _error("Body above CERTSMS_CALLBACK_MAX_BODY_BYTES"),
+                "415": _error("Unsupported content type"),
+                "422": _error("Unknown Servicio, missing or malformed field"),
+                "503": _error("Could not queue; the provider should retry"),
+            },
+        }
+    }
+    paths["/healthz"] = {
+        "get": {
+            "operationId": "health",
+            "summary": "Liveness: Redis reachable, provider breaker state",
+            "tags": ["operations"],
+            "responses": {
+                "200": _json("Healthy", {"type": "object"}),
+                "503": _json("Redis unreachable", {"type": "object"}),
+            },
+        }
+    }
+    paths["/metrics"] = {
+        "get": {
+            "operationId": "metrics",
+            "summary": "Prometheus metrics (text exposition format)",
+            "tags": ["operations"],
+            "responses": {
+                "200": {
+                    "description": "Metrics",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                }
+            },
+        }
+    }
+    paths["/openapi.json"] = {
+        "get": {
+            "operationId": "openapi",
+            "summary": "This document",
+            "tags": ["operations"],
+            "responses": {"200": _json("OpenAPI 3.1", {"type": "object"})},
+        }
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "certsms HTTP API",
+            "version": "1",
+            "description": "Enqueue Certified SMS and Contract SMS jobs from any language, "
+            "list and read them, and receive the provider's callbacks. Body keys are the "
+            "provider's names (matched case-insensitively) or the Python names.",
         },
-        "/healthz": {
-            "get": {
-                "summary": "Liveness: Redis reachable, provider breaker state",
-                "responses": {
-                    "200": _json_response(
-                        "Healthy",
-                        {
-                            "type": "object",
-                            "properties": {
-                                "status": {"type": "string"},
-                                "redis": {"type": "string"},
-                                "breaker": {"type": "string"},
-                            },
-                        },
-                    ),
-                    "503": _json_response("Redis unreachable", {"type": "object"}),
+        "components": {
+            "securitySchemes": {
+                "intakeToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "CERTSMS_INTAKE_TOKEN",
                 },
-            }
-        },
-        "/metrics": {
-            "get": {
-                "summary": "Prometheus metrics (text exposition format)",
-                "responses": {
-                    "200": {
-                        "description": "Metrics",
-                        "content": {"text/plain": {"schema": {"type": "string"}}},
-                    }
+                "callbackBasic": {
+                    "type": "http",
+                    "scheme": "basic",
+                    "description": "CERTSMS_CALLBACK_USER / CERTSMS_CALLBACK_PASSWORD",
                 },
-            }
+            },
+            "schemas": _schemas(),
         },
-        "/openapi.json": {
-            "get": {
-                "summary": "This document",
-                "responses": {"200": _json_response("OpenAPI 3.1", {"type": "object"})},
-            }
-        },
-    },
-}
+        "paths": paths,
+    }
 
 
 @bp.get("/openapi.json")
-def openapi_document() -> Response:
+def openapi_json() -> Response:
     """The OpenAPI document."""
-    return jsonify(OPENAPI)
+    return jsonify(openapi_document())

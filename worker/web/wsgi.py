@@ -1,9 +1,11 @@
-"""The WSGI entry for gunicorn (the Procfile's ``web:`` line)::
+"""The WSGI entry for any WSGI server (e.g. gunicorn, behind a proxy that bounds bodies
+and slow clients: docs/operating.md)::
 
     gunicorn --workers 2 --threads 4 --bind 0.0.0.0:${PORT:-8080} 'worker.web.wsgi:app'
 
 Reads the settings from the environment, configures logging and the broker once per
-process, and builds the app. ``certsms web`` serves the same app with waitress.
+process, and builds the app. ``certsms web`` (the Procfile's ``web:`` line) serves
+the same app on the hardened edge (:mod:`worker.web.serving`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from flask import Flask
 
 from config.logging import configure_logging
 from config.settings import Settings, load_settings
+from worker.redis_client import ensure_durable
 from worker.runtime import setup
 from worker.web.app import create_app
 
@@ -20,7 +23,12 @@ def build(settings: Settings | None = None) -> Flask:
     """Settings → logging → broker → app (callbacks are queued as plain messages)."""
     settings = settings or load_settings()
     configure_logging(settings)
+    # a request waits at most the web retry window for Redis, then answers 503
+    settings = settings.model_copy(
+        update={"redis_retry_window_s": settings.redis_web_retry_window_s}
+    )
     runtime = setup(settings)
+    ensure_durable(runtime.redis, settings, process="web")
     return create_app(settings, runtime.redis)
 
 

@@ -31,6 +31,7 @@ def test_demo_fast_ends_successfully_with_the_evidence_listed(tmp_path: Path) ->
         assert f": {state}" in output or f"→ {state}" in output, state
     assert "queued → sent → delivered → certified → evidence_stored" in output
     assert "scheduled → rescheduled → cancelled" in output
+    assert output.count("delivered with Links=1") == 2  # the notice's and the contract's PDF
     assert "Cifcontacto (contact_tax_id)" in output  # a reason of the refused payload
     assert "breaker: open" in output
     assert "\x1b[" not in output  # not a terminal: plain lines, no escape codes

@@ -103,14 +103,14 @@ def test_up_sandbox_runs_a_cli_job_to_evidence_and_stops_every_child(
 
     def enqueued() -> dict[str, Any] | None:
         document = _cli(env, "enqueue", "send", str(EXAMPLE))
-        return document if document.get("job_id") else None
+        return document if document.get("id") else None
 
     # the first enqueue can race the worker booting; Redis is up before anything else
     job = _wait(enqueued, timeout_s=30, what="enqueue", log=log)
     assert job["status"] == "queued"
 
     def stored() -> dict[str, Any] | None:
-        record = _cli(env, "status", job["job_id"])
+        record = _cli(env, "status", job["id"])
         assert record.get("status") not in ("failed", "dead", "uncertain"), record
         return record if record.get("status") == "evidence_stored" else None
 
@@ -121,6 +121,9 @@ def test_up_sandbox_runs_a_cli_job_to_evidence_and_stops_every_child(
 
     children = psutil.Process(process.pid).children(recursive=True)
     assert len(children) >= 4  # redis, sandbox, worker (+ its processes), web
+    password = env["CERTSMS_CALLBACK_PASSWORD"]
+    assert password and env["CERTSMS_SANDBOX_CALLBACK_PASSWORD"] == password
+    assert not [c.pid for c in children if password in " ".join(c.cmdline())]  # not in ps
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=30) in (0, 130)
     _gone, alive = psutil.wait_procs(children, timeout=10)

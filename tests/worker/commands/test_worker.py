@@ -93,13 +93,13 @@ def test_jobs_cli_enqueue_status_and_worker_processes(
     answer = last_json(capsys.readouterr().out)
     assert answer["status"] == "queued"
     workers.start()
-    wait_status(job_store, answer["job_id"], "sent", "failed", "dead", timeout_s=60)
-    assert main(["status", answer["job_id"], "--json"]) == 0
+    wait_status(job_store, answer["id"], "sent", "failed", "dead", timeout_s=60)
+    assert main(["status", answer["id"], "--json"]) == 0
     record = last_json(capsys.readouterr().out)
     assert record["status"] == "sent" and record["attempts"] == 1
     assert isinstance(record["idmensaje"], int) and record["idmensaje"] > 0
     assert main(["jobs", "--status", "sent", "--json"]) == 0
-    assert [j["id"] for j in last_json(capsys.readouterr().out)["jobs"]] == [answer["job_id"]]
+    assert [j["id"] for j in last_json(capsys.readouterr().out)["jobs"]] == [answer["id"]]
     payload.write_text(json.dumps({**_message(), "Remitente": "X" * 30}))
     assert main(["enqueue", "send", str(payload), "--json"]) == 2
     assert "Remitente" in capsys.readouterr().out
@@ -127,3 +127,40 @@ def test_jobs_sigkill_mid_send_loses_nothing_and_sends_once(
     sent = {r.id for r in records if r.status is JobStatus.SENT}
     assert sent <= set(references)
     assert all(r.status is JobStatus.UNCERTAIN for r in records if r.id in in_flight)
+
+
+def test_two_workers_on_one_host_both_export_metrics(jobs_settings: Any, tmp_path: Path) -> None:
+    """A second ``certsms worker`` finds the port taken, says so, serves on the next one,
+    and both endpoints answer with the queue and job gauges."""
+    import requests
+
+    from worker.embedded_redis import free_port
+
+    port = free_port()
+    env = {**_env(jobs_settings, tmp_path), "CERTSMS_WORKER_METRICS_PORT": str(port)}
+    logs = [tmp_path / "first.log", tmp_path / "second.log"]
+    handles = [_Workers(env, log) for log in logs]
+    try:
+        handles[0].start()
+        served = [wait_for(lambda: _served_port(logs[0]), timeout_s=60)]
+        handles[1].start()
+        served.append(wait_for(lambda: _served_port(logs[1]), timeout_s=60))
+        # the next free port: port + 1 unless something else on the machine holds it
+        assert served[0] == port and port < served[1] < port + 16
+        assert f'"port": {port}' in logs[1].read_text()
+        assert '"worker_metrics_port_taken"' in logs[1].read_text()
+        for serving in served:
+            text = requests.get(f"http://127.0.0.1:{serving}/metrics", timeout=10).text
+            assert "certsms_redis_up 1.0" in text
+            assert 'certsms_queue_messages{queue="certsms.send",state="ready"}' in text
+            assert 'certsms_jobs{status="queued"}' in text
+    finally:
+        for handle in handles:
+            handle.stop_all()
+
+
+def _served_port(log: Path) -> int | None:
+    for line in log.read_text().splitlines() if log.exists() else []:
+        if '"worker_metrics_serving"' in line:
+            return int(json.loads(line)["port"])
+    return None

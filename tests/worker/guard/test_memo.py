@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,10 +10,17 @@ import pytest
 
 from config.settings import Settings
 from mensatek.client import MensatekClient
-from mensatek.errors import BadRequestData, InsufficientCredits, NotFound, ProviderRejected
+from mensatek.errors import (
+    AuthenticationFailed,
+    BadRequestData,
+    InsufficientCredits,
+    NotFound,
+    ProviderRejected,
+)
 from tests.fixtures.guard import MakeGuard, ManualClock
 from tests.fixtures.sandbox import SandboxHandle, send_params
 from worker.guard import Budget, GuardDelay, ProviderGuard, RepeatedRejection, fingerprint
+from worker.guard.memo import is_memoised, memo_ttl_s
 
 PARAMS: dict[str, object] = {
     "Remitente": "ACME",
@@ -157,3 +165,115 @@ def test_memo_lets_not_yet_certificate_through_and_still_memoises_send_rejection
                 _send(guard, bad, lambda: client.send(_Params(bad)))
         assert len(sandbox.requests("EnviarSMSCERTIFICADO")) == 2
     assert guard.rejections.state()["count"] == 2  # the budget still counts the -4
+
+
+def test_memo_fingerprint_keeps_lists_and_nested_values() -> None:
+    """Recipient lists and nested values are part of the fingerprint: a message rejected
+    for one recipient list does not block the same message to other recipients; a
+    secret nested in a list is still dropped."""
+    base = {"Mensaje": "hola", "Destinatarios": [{"Movil": "34600000001"}]}
+    other = {"Mensaje": "hola", "Destinatarios": [{"Movil": "34600000002"}]}
+    assert fingerprint("send", base) != fingerprint("send", other)
+    assert fingerprint("send", {**base, "x": ("a", "b")}) != fingerprint(
+        "send", {**base, "x": ("a", "c")}
+    )
+    nested = {"Destinatarios": [{"Movil": "34600000001", "api_key": "k1"}]}
+    assert fingerprint("send", nested) == fingerprint(
+        "send", {"Destinatarios": [{"Movil": "34600000001", "api_key": "k2"}]}
+    )
+
+
+def test_memo_fingerprint_is_stable_across_versions() -> None:
+    """The digest of a given request is fixed (memo entries outlive a deploy: a changed
+    algorithm would let a remembered rejection through once)."""
+    params = {"Remitente": "ACME", "Mensaje": "Notificación", "Destinatarios": [{"Movil": "1"}]}
+    canonical = '{"Destinatarios":[{"Movil":"1"}],"Mensaje":"Notificación","Remitente":"ACME"}'
+    expected = hashlib.sha256(f"send\n{canonical}".encode()).hexdigest()
+    assert fingerprint("send", params) == expected
+
+
+@pytest.mark.parametrize(
+    ("error", "memoised"),
+    [
+        (BadRequestData("b", res=-3), True),
+        (NotFound("n", res=-4), True),
+        (InsufficientCredits("c", res=-2), False),
+        (AuthenticationFailed("a", res=-1), False),
+        (ValueError("local"), False),
+        (RuntimeError("bug"), False),
+    ],
+)
+def test_memo_is_memoised_table(error: BaseException, memoised: bool) -> None:
+    """Only provider rejections other than credits and authentication are remembered."""
+    assert is_memoised(error, "send") is memoised
+
+
+@pytest.mark.parametrize(
+    ("error", "function", "ttl_s"),
+    [
+        (NotFound("n", res=-4), "certificate", 300),
+        (NotFound("n", res=-4), "report", 300),
+        (NotFound("n", res=-4), "send", 86_400),
+        (NotFound("n", res=-2), "cancel", 86_400),
+        (BadRequestData("b", res=-3), "certificate", 86_400),
+        (BadRequestData("b", res=-3), "send", 86_400),
+    ],
+)
+def test_memo_ttl_short_only_for_not_yet_queries(
+    settings: Settings, error: BaseException, function: str, ttl_s: int
+) -> None:
+    """A "not yet" NotFound of a certificate or report is remembered for minutes; every
+    other rejection (a cancel's -2 too) for a day."""
+    assert memo_ttl_s(settings, error, function) == ttl_s
+    short = settings.model_copy(update={"memo_ttl_s": 100})
+    assert memo_ttl_s(short, error, function) == 100  # never longer than memo_ttl_s
+
+
+def test_memo_clear_forgets_every_entry(make_guard: MakeGuard) -> None:
+    """clear() drops every remembered rejection, in batches, and says how many."""
+    guard = make_guard()
+    error = BadRequestData("b", res=-3)
+    for i in range(1203):
+        guard.memo.remember("send", {"Mensaje": str(i)}, error, now_s=guard.now_s())
+    assert guard.memo.clear() == 1203
+    assert guard.memo.state(guard.now_s())["count"] == 0
+    redis_client = guard.memo._redis
+    assert not list(redis_client.scan_iter(match=guard.memo.key("*"), count=1000))
+    assert guard.memo.remember("send", {"Mensaje": "0"}, error, now_s=guard.now_s())
+
+
+def test_memo_remember_keeps_the_first_rejection(make_guard: MakeGuard) -> None:
+    """A second rejection of the same request does not replace the first one's record."""
+    guard = make_guard()
+    first = BadRequestData("first", res=-3, request_id="r1")
+    assert guard.memo.remember("send", PARAMS, first, now_s=1.0) is True
+    assert guard.memo.remember("send", PARAMS, BadRequestData("x", res=-5), now_s=2.0) is False
+    with pytest.raises(RepeatedRejection) as info:
+        guard.memo.check("send", PARAMS)
+    assert info.value.first_rejection["request_id"] == "r1"
+    assert info.value.first_rejection["at"] == 1.0
+
+
+def test_memo_state_lists_the_ten_most_recent(
+    make_guard: MakeGuard, manual_clock: ManualClock
+) -> None:
+    """The state counts every remembered rejection and lists the 10 most recent, newest
+    first; the index outlives its entries."""
+    guard = make_guard()
+    error = BadRequestData("b", res=-3)
+    for i in range(12):
+        guard.memo.remember("send", {"Mensaje": str(i)}, error, now_s=manual_clock())
+        manual_clock.advance(1)
+    state = guard.memo.state(manual_clock())
+    recent = state["recent"]
+    assert state["count"] == 12 and isinstance(recent, list) and len(recent) == 10
+    assert recent[0]["fingerprint"] == fingerprint("send", {"Mensaje": "11"})
+    assert guard.memo._redis.ttl(guard.memo.index_key) >= guard.memo._settings.memo_ttl_s
+
+
+def test_memo_remember_refuses_exempt_errors(make_guard: MakeGuard) -> None:
+    """Credits and authentication failures are not stored: remember() says False."""
+    guard = make_guard()
+    for error in (InsufficientCredits("c", res=-2), AuthenticationFailed("a", res=-1)):
+        assert guard.memo.remember("send", PARAMS, error, now_s=1.0) is False
+    assert guard.memo.state(guard.now_s())["count"] == 0

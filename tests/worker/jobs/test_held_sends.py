@@ -209,3 +209,41 @@ def test_cancel_local_held_scheduled_send_waits_in_certsms(
     finally:
         worker.stop(timeout=10_000)
     assert len(sandbox.requests(SEND)) == 1 and sandbox.requests(CANCEL) == []
+
+
+def _waiting_send(store: JobStore, job_id: str) -> None:
+    store.create(job_id, kind="send", payload=dict(SEND_PAYLOAD))
+    store.transition(job_id, JobStatus.RUNNING)
+    store.transition(job_id, JobStatus.WAITING_CREDIT, credits_needed=2.0)
+
+
+def test_held_sends_cancel_of_a_send_waiting_for_credit_is_local(
+    redis_client: redis.Redis, settings: Settings
+) -> None:
+    """A send waiting for credit never reached the provider: cancelling it is local."""
+    from worker.jobs.held_sends import JobTarget, try_local
+
+    store = JobStore(redis_client, settings)
+    _waiting_send(store, "short-1")
+    requeued: list[str] = []
+    done = try_local(
+        store, JobTarget("cancel", "short-1"), control_job_id="c-1", requeue=requeued.append
+    )
+    assert done is not None and done.previous_status == "waiting_credit"
+    assert record_of(store, "short-1").status is JobStatus.CANCELLED and requeued == []
+
+
+def test_held_sends_reschedule_of_a_send_waiting_for_credit_is_local(
+    redis_client: redis.Redis, settings: Settings
+) -> None:
+    """A send waiting for credit is moved to its new time without a provider request."""
+    from worker.jobs.held_sends import JobTarget, try_local
+
+    store = JobStore(redis_client, settings)
+    _waiting_send(store, "short-2")
+    when = _at(90)
+    target = JobTarget("reschedule", "short-2", scheduled_at=when)
+    done = try_local(store, target, control_job_id="r-1", requeue=lambda job_id: "m")
+    assert done is not None and done.action == "rescheduled"
+    record = record_of(store, "short-2")
+    assert record.status is JobStatus.QUEUED and record.scheduled_at == when.isoformat()

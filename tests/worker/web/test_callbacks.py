@@ -111,12 +111,8 @@ def test_bearer_token_is_not_a_callback_credential(
         ({"data": b"{not json", "headers": {"Content-Type": "application/json"}}, 400, None),
         ({"json": ["a", "b"]}, 400, None),
         ({"data": b"<xml/>", "headers": {"Content-Type": "application/xml"}}, 415, None),
-        ({"json": {**STATUS, "Servicio": "SMSMASIVO"}}, 422, "Servicio"),
-        ({"json": {k: v for k, v in STATUS.items() if k != "Movil"}}, 422, "Movil"),
-        ({"json": {**STATUS, "Resultado": "catorce"}}, 422, "Resultado"),
-        ({"data": {**STATUS, "idMensaje": "1x"}}, 422, "idMensaje"),
     ],
-    ids=["bad-json", "json-array", "xml", "unknown-kind", "missing-field", "nan", "form-nan"],
+    ids=["bad-json", "json-array", "xml"],
 )
 def test_malformed_callbacks_are_4xx_with_a_reason(
     web_server: WebServer,
@@ -126,13 +122,60 @@ def test_malformed_callbacks_are_4xx_with_a_reason(
     status: int,
     field: str | None,
 ) -> None:
-    """Unreadable, unknown-kind and invalid bodies get 4xx naming why; nothing is queued."""
+    """Unreadable bodies get 4xx naming why; nothing is queued."""
     response = requests.post(f"{web_server.url}/callbacks/mensatek", auth=AUTH, **kwargs)
     assert response.status_code == status
     assert response.json()["error"]
     if field:
         assert response.json()["field"] == field
     assert queued_callbacks(redis_client, web_settings) == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "service", "warning"),
+    [
+        ({"json": {**STATUS, "Servicio": "SMSMASIVO"}}, "unrecognised", "unknown service"),
+        ({"json": {k: v for k, v in STATUS.items() if k != "Movil"}}, "unrecognised", "Movil"),
+        ({"json": {**STATUS, "Resultado": "catorce"}}, "unrecognised", "Resultado"),
+        ({"data": {**STATUS, "idMensaje": "1x", "Referencia": ""}}, "unrecognised", "idMensaje"),
+        ({"json": {**STATUS, "Segundos": ""}}, "SMSCERTIFICADO", None),
+        ({"json": {**STATUS, "Segundos": "tres"}}, "SMSCERTIFICADO", "Segundos"),
+        ({"json": {**STATUS, "Operador": "X"}}, "SMSCERTIFICADO", "operador"),
+        ({"json": {**STATUS, "Fecha": "ayer"}}, "SMSCERTIFICADO", "Fecha"),
+    ],
+    ids=[
+        "unknown-servicio",
+        "missing-field",
+        "nan",
+        "form-nan",
+        "empty-segundos",
+        "odd-segundos",
+        "extra-field",
+        "odd-fecha",
+    ],
+)
+def test_odd_authenticated_callbacks_are_kept_and_answered_200(
+    web_server: WebServer,
+    redis_client: redis.Redis,
+    web_settings: Settings,
+    kwargs: dict[str, Any],
+    service: str,
+    warning: str | None,
+) -> None:
+    """An authenticated notification is never lost: odd ones are queued with the raw body
+    and a warning, answered 200."""
+    response = requests.post(f"{web_server.url}/callbacks/mensatek", auth=AUTH, **kwargs)
+    assert response.status_code == 200, response.text
+    [message] = queued_callbacks(redis_client, web_settings)
+    body = kwargs.get("json") or kwargs.get("data")
+    assert message["kwargs"]["fields"] == {k: str(v) for k, v in body.items()}
+    [event] = [e for e in _events(redis_client, web_settings) if e["event"] == "callback_received"]
+    assert event["service"] == service
+    assert json.loads(event["body"]) == message["kwargs"]["fields"]
+    if warning:
+        assert warning in event["warnings"]
+    else:
+        assert "warnings" not in event
 
 
 @pytest.mark.parametrize("chunked", [False, True])
