@@ -47,9 +47,10 @@ from bench.harness import (
     wait_until,
     windows_over,
 )
-from worker.embedded_redis import EmbeddedRedis
+from certsms.worker.embedded_redis import EmbeddedRedis
 
 RESULTS = Path(__file__).resolve().parent / "results"
+QUICK_RESULTS = Path(__file__).resolve().parent.parent / "var" / "bench-quick" / "latest.json"
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "send-plain.json"
 SEND_QUEUE = "certsms.send"
 FAR_ABOVE_LOAD = 100_000.0
@@ -63,7 +64,7 @@ def payload() -> dict[str, Any]:
 
 def bare_params() -> dict[str, Any]:
     """The provider parameters certsms would send for :func:`payload`."""
-    from mensatek.payloads import send_request_from_payload
+    from certsms.mensatek.payloads import send_request_from_payload
 
     return json.loads(json.dumps(send_request_from_payload(payload()).to_params(), default=str))
 
@@ -85,9 +86,9 @@ class Bench:
             raise
         self.client = redis.Redis.from_url(self.redis_server.url)
         self.results: dict[str, Any] = {}
-        from config.logging import configure_logging
-        from config.settings import Settings
-        from worker.runtime import setup
+        from certsms.config.logging import configure_logging
+        from certsms.config.settings import Settings
+        from certsms.worker.runtime import setup
 
         self.settings = Settings(
             redis_url=self.redis_server.url,
@@ -122,7 +123,7 @@ class Bench:
     # --- producers ----------------------------------------------------------------------
     def enqueue_certsms(self) -> tuple[str, float]:
         """One ``enqueue_send``; (reference, wall time before the call)."""
-        from tasks import enqueue_send
+        from certsms.tasks import enqueue_send
 
         data = {**self.payload, "Destinatarios": [{"Movil": self.phone()}]}
         started = time.time()
@@ -564,8 +565,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=",".join(FIGURES), help=f"subset of {','.join(FIGURES)}")
     parser.add_argument("--processes", type=int, default=2, help="figures 1, 3, 6 (default 2)")
     parser.add_argument("--threads", type=int, default=4, help="figures 1, 3, 6 (default 4)")
-    parser.add_argument("--output", default=str(RESULTS / "latest.json"))
+    parser.add_argument(
+        "--output",
+        default=None,
+        help="where the JSON goes (default: bench/results/latest.json; with --quick "
+        "var/bench-quick/latest.json, so a smoke run never replaces the committed figures)",
+    )
     args = parser.parse_args(argv)
+    if args.output is None:
+        args.output = str(QUICK_RESULTS if args.quick else RESULTS / "latest.json")
     chosen = [name for name in args.only.split(",") if name]
     unknown = sorted(set(chosen) - set(FIGURES))
     if unknown:

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import certsms_env, start_certsms
-from config.settings import Settings
+from certsms.config.settings import Settings
 
 
 def _sent(store: Any, seen: set[str]) -> list[tuple[str, int, str]]:
     """(job, idMensaje, phone) of sends that became ``sent`` since the last call."""
-    from worker.jobs.store import JobStatus
+    from certsms.worker.jobs.store import JobStatus
 
     found = []
     for job_id, _at in store.entered_status(JobStatus.SENT, limit=100_000):
@@ -42,7 +42,7 @@ def _sent(store: Any, seen: set[str]) -> list[tuple[str, int, str]]:
 
 
 def _phone_of(store: Any, job_id: str) -> str:
-    from mensatek.payloads import stored_send_request
+    from certsms.mensatek.payloads import stored_send_request
 
     request = stored_send_request(store.payload(job_id))
     assert request is not None, f"job {job_id} has no send payload"
@@ -59,9 +59,9 @@ def run(
 ) -> dict[str, Any]:
     """One run: offer sends for ``duration_s``; sample the evidence lag until drained
     (or, without ``drain``, until the load ends)."""
-    from tasks import enqueue_certificate, enqueue_send
-    from worker.evidence import EvidenceStore
-    from worker.jobs.store import JobStore
+    from certsms.tasks import enqueue_certificate, enqueue_send
+    from certsms.worker.evidence import EvidenceStore
+    from certsms.worker.jobs.store import JobStore
 
     defaults = Settings(mensatek_api_user="x", mensatek_api_token="x")  # type: ignore[arg-type]
     offered = offered_per_s or defaults.rate_limit_per_s / 2 * 0.9

@@ -21,9 +21,9 @@ import threading
 
 import redis
 
-from config.settings import Settings
-from worker.embedded_redis import EmbeddedRedis
-from worker.guard import Budget, RateLimiter
+from certsms.config.settings import Settings
+from certsms.worker.embedded_redis import EmbeddedRedis
+from certsms.worker.guard import Budget, RateLimiter
 
 NAMESPACE = "certsms-bench"
 

@@ -25,8 +25,8 @@ import psutil
 import redis
 import requests
 
-from worker.dramatiq_keys import messages_key
-from worker.embedded_redis import free_port
+from certsms.worker.dramatiq_keys import messages_key
+from certsms.worker.embedded_redis import free_port
 
 SEND_FUNCTION = "EnviarSMSCERTIFICADO"
 CERTSMS_NAMESPACE = "certsms-bench"
@@ -57,7 +57,7 @@ class SandboxProcess:
                 [
                     sys.executable,
                     "-m",
-                    "worker.cli",
+                    "certsms.worker.cli",
                     "sandbox",
                     "--port",
                     str(self.port),
@@ -197,7 +197,7 @@ def start_certsms(
             [
                 sys.executable,
                 "-m",
-                "worker.cli",
+                "certsms.worker.cli",
                 "worker",
                 "--processes",
                 str(processes),

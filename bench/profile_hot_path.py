@@ -17,7 +17,7 @@ from typing import Any
 
 from pyinstrument import Profiler
 
-from config.settings import Settings
+from certsms.config.settings import Settings
 
 SEND_QUEUE = "certsms.send"
 FAR_ABOVE_LOAD = 100_000.0
@@ -125,9 +125,9 @@ def profile(
     With ``bare`` (the baseline's broker and actor) the same is timed for the bare
     actor, and both sides' Redis commands per job are counted (``INFO commandstats``).
     """
-    from config.logging import configure_logging
-    from tasks import enqueue_send
-    from tasks.boot import setup
+    from certsms.config.logging import configure_logging
+    from certsms.tasks import enqueue_send
+    from certsms.tasks.boot import setup
 
     settings = settings.model_copy(
         update={

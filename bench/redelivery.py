@@ -24,9 +24,9 @@ import redis
 import requests
 
 from bench.harness import SandboxProcess, certsms_env, start_certsms, wait_until
-from config.settings import Settings
-from worker.embedded_redis import EmbeddedRedis
-from worker.jobs.store import JobStore
+from certsms.config.settings import Settings
+from certsms.worker.embedded_redis import EmbeddedRedis
+from certsms.worker.jobs.store import JobStore
 
 SETTLED = {"sent", "uncertain", "failed", "dead"}
 NAMESPACE = "certsms-bench"
@@ -44,7 +44,7 @@ def main() -> int:
 
 
 def _measure(server: EmbeddedRedis, sandbox: SandboxProcess, log_dir: Path) -> int:
-    from tasks import enqueue_send
+    from certsms.tasks import enqueue_send
 
     settings = Settings(
         redis_url=server.url,

@@ -19,7 +19,7 @@ import threading
 import time
 
 from bench.harness import wait_listening
-from worker.embedded_redis import free_port
+from certsms.worker.embedded_redis import free_port
 
 AUTH = "Basic " + base64.b64encode(b"demo:demo-token").decode()
 
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         [
             sys.executable,
             "-m",
-            "worker.cli",
+            "certsms.worker.cli",
             "sandbox",
             "--port",
             str(port),

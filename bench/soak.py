@@ -37,8 +37,8 @@ from typing import Any
 import redis
 import requests
 
-from config.settings import Settings, variable_name
-from mensatek.dates import MADRID, to_provider_datetime
+from certsms.config.settings import Settings, variable_name
+from certsms.mensatek.dates import MADRID, to_provider_datetime
 
 NAMESPACE = "certsms-soak"
 PDF_B64 = base64.b64encode(b"%PDF-1.4\n% certsms soak\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n")
@@ -170,9 +170,9 @@ def run_soak(
     The sandbox keeps its spam-blocking config (the defaults unless the caller changed
     them); faults and credits are set here.
     """
-    import tasks
-    from tasks.boot import setup
-    from worker.jobs.store import JobStore
+    from certsms import tasks
+    from certsms.tasks.boot import setup
+    from certsms.worker.jobs.store import JobStore
 
     rng = random.Random(config.seed)
     admin.configure(
@@ -192,7 +192,7 @@ def run_soak(
         [
             sys.executable,
             "-m",
-            "worker.cli",
+            "certsms.worker.cli",
             "worker",
             "--processes",
             str(config.processes),
@@ -343,9 +343,9 @@ def _figures(
 
 def main() -> None:
     """Start Redis and the sandbox, run the soak, print the figures."""
-    from config.logging import configure_logging
-    from sandbox import SandboxConfig, SandboxServer
-    from worker.embedded_redis import EmbeddedRedis
+    from certsms.config.logging import configure_logging
+    from certsms.sandbox import SandboxConfig, SandboxServer
+    from certsms.worker.embedded_redis import EmbeddedRedis
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     defaults = SoakConfig()

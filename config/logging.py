@@ -28,7 +28,7 @@ from typing import Any
 
 import structlog
 
-from config.settings import Settings
+from certsms.config.settings import Settings
 
 REDACTED = "[redacted]"
 _SECRET_KEYS = frozenset(

@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from config.errors import ConfigError
+from certsms.config.errors import ConfigError
 
 DEFAULT_BASE_URL = "https://api.mensatek.com/v7/"
 

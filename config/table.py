@@ -12,7 +12,7 @@ import typing
 
 from pydantic import SecretStr
 
-from config.settings import Settings, variable_name
+from certsms.config.settings import Settings, variable_name
 
 PAGE_PATH = "docs/configuration.md"
 """Where the generated page lives, relative to the repository root."""

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a fresh clone: import the packages here
     sys.path.insert(0, str(ROOT))
 
-from config.table import PAGE_PATH, configuration_page  # noqa: E402
+from certsms.config.table import PAGE_PATH, configuration_page  # noqa: E402
 
 
 def main(argv: list[str]) -> int:

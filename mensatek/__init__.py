@@ -9,8 +9,8 @@ Payloads are read into typed requests (:mod:`mensatek.payloads` into
 (:mod:`mensatek.values`), atomic files (:mod:`mensatek.files`).
 """
 
-from mensatek.answers import FUNCTIONS, IDEMPOTENT
-from mensatek.callbacks import (
+from certsms.mensatek.answers import FUNCTIONS, IDEMPOTENT
+from certsms.mensatek.callbacks import (
     AttachmentEvent,
     Callback,
     CallbackInvalid,
@@ -18,8 +18,8 @@ from mensatek.callbacks import (
     StatusCallback,
     parse_callback,
 )
-from mensatek.client import MensatekClient
-from mensatek.errors import (
+from certsms.mensatek.client import MensatekClient
+from certsms.mensatek.errors import (
     AuthenticationFailed,
     BadDate,
     BadRequestData,
@@ -35,11 +35,11 @@ from mensatek.errors import (
     ProviderUnavailable,
     TransportError,
 )
-from mensatek.gsm import TextAnalysis, analyze_text
-from mensatek.parsing import Answer, parse_answer
-from mensatek.payloads import request_from_payload, send_request_from_payload
-from mensatek.phones import canonical_phone
-from mensatek.requests import (
+from certsms.mensatek.gsm import TextAnalysis, analyze_text
+from certsms.mensatek.parsing import Answer, parse_answer
+from certsms.mensatek.payloads import request_from_payload, send_request_from_payload
+from certsms.mensatek.phones import canonical_phone
+from certsms.mensatek.requests import (
     KINDS,
     CancelRequest,
     CertificateRequest,
@@ -50,7 +50,7 @@ from mensatek.requests import (
     SendRequest,
     UploadRequest,
 )
-from mensatek.results import (
+from certsms.mensatek.results import (
     CancelResult,
     CertificateResult,
     CreditsResult,
@@ -63,10 +63,10 @@ from mensatek.results import (
     SendResult,
     UploadResult,
 )
-from mensatek.retrying import is_retryable, is_unhealthy
-from mensatek.status import StatusClass, classify, is_final, status_text
-from mensatek.validation import validate_request
-from mensatek.values import parse_bool
+from certsms.mensatek.retrying import is_retryable, is_unhealthy
+from certsms.mensatek.status import StatusClass, classify, is_final, status_text
+from certsms.mensatek.validation import validate_request
+from certsms.mensatek.values import parse_bool
 
 __all__ = [  # noqa: RUF022 - grouped by topic, sorted within each group
     # client

@@ -20,8 +20,8 @@ import zipfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
-from mensatek.files import atomic_write
-from mensatek.results import CertificateResult
+from certsms.mensatek.files import atomic_write
+from certsms.mensatek.results import CertificateResult
 
 ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")  # a local file header; an empty archive
 CHUNK_BYTES = 64 * 1024

@@ -17,9 +17,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from mensatek.dates import is_provider_format, parse_provider_datetime
-from mensatek.errors import FieldProblem
-from mensatek.values import parse_bool
+from certsms.mensatek.dates import is_provider_format, parse_provider_datetime
+from certsms.mensatek.errors import FieldProblem
+from certsms.mensatek.values import parse_bool
 
 _INT_RE = re.compile(r"^[+-]?\d+$")
 _WS_RE = re.compile(r"\s+")

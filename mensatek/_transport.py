@@ -15,7 +15,7 @@ from typing import Protocol
 import requests
 import urllib3.exceptions
 
-from mensatek.errors import TransportError
+from certsms.mensatek.errors import TransportError
 
 
 class SupportsParams(Protocol):

@@ -25,7 +25,7 @@ from __future__ import annotations
 import email.utils
 import time
 
-from mensatek.errors import (
+from certsms.mensatek.errors import (
     AuthenticationFailed,
     BadDate,
     BadRequestData,
@@ -37,8 +37,8 @@ from mensatek.errors import (
     ProviderRejected,
     ProviderUnavailable,
 )
-from mensatek.parsing import Answer
-from mensatek.requests import KINDS
+from certsms.mensatek.parsing import Answer
+from certsms.mensatek.requests import KINDS
 
 FUNCTIONS: tuple[str, ...] = KINDS
 """The nine provider functions (the request kinds of :mod:`mensatek.requests`)."""

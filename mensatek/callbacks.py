@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from config.errors import CertsmsError
-from mensatek.dates import parse_callback_datetime
-from mensatek.phones import canonical_phone, is_plausible_phone
-from mensatek.values import parse_bool
+from certsms.config.errors import CertsmsError
+from certsms.mensatek.dates import parse_callback_datetime
+from certsms.mensatek.phones import canonical_phone, is_plausible_phone
+from certsms.mensatek.values import parse_bool
 
 SERVICE_STATUS = "SMSCERTIFICADO"
 SERVICE_EVENT = "EVENTOSSMSCERTIFICADO"

@@ -28,15 +28,15 @@ import requests
 import structlog
 from requests.adapters import HTTPAdapter
 
-from config.settings import Settings
-from mensatek._download import (
+from certsms.config.settings import Settings
+from certsms.mensatek._download import (
     CHUNK_BYTES,
     looks_like_pdf,
     looks_like_zip,
     store_pdf_as_zip,
     store_zip,
 )
-from mensatek._transport import (
+from certsms.mensatek._transport import (
     SupportsParams,
     SupportsUpload,
     form_value,
@@ -44,11 +44,11 @@ from mensatek._transport import (
     read_head,
     transport_error,
 )
-from mensatek.answers import FUNCTIONS, IDEMPOTENT, error_for_answer, error_for_status
-from mensatek.answers import parse_retry_after as _retry_after
-from mensatek.errors import MensatekError, ProviderUnavailable
-from mensatek.parsing import Answer, parse_answer
-from mensatek.results import (
+from certsms.mensatek.answers import FUNCTIONS, IDEMPOTENT, error_for_answer, error_for_status
+from certsms.mensatek.answers import parse_retry_after as _retry_after
+from certsms.mensatek.errors import MensatekError, ProviderUnavailable
+from certsms.mensatek.parsing import Answer, parse_answer
+from certsms.mensatek.results import (
     CancelResult,
     CertificateResult,
     CreditsResult,
@@ -59,7 +59,7 @@ from mensatek.results import (
     SendResult,
     UploadResult,
 )
-from mensatek.retrying import call_with_retries, is_retryable, is_unhealthy
+from certsms.mensatek.retrying import call_with_retries, is_retryable, is_unhealthy
 
 __all__ = ["MensatekClient", "SupportsParams", "SupportsUpload", "is_retryable", "is_unhealthy"]
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from config.errors import CertsmsError
+from certsms.config.errors import CertsmsError
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,9 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from xml.etree import ElementTree
 
-from mensatek._formats import parse_txt, parse_xml
-from mensatek._pseudojson import loads as loads_pseudojson
-from mensatek.errors import ProviderUnavailable
+from certsms.mensatek._formats import parse_txt, parse_xml
+from certsms.mensatek._pseudojson import loads as loads_pseudojson
+from certsms.mensatek.errors import ProviderUnavailable
 
 _CODE_WRAPPER = re.compile(r"^\s*<code>(.*)</code>\s*$", re.DOTALL | re.IGNORECASE)
 _TXT_LINE = re.compile(r"^[A-Za-z_]\w*\s*:")

@@ -19,10 +19,10 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Literal, cast
 
-from mensatek._reader import FieldSpec, PayloadReader
-from mensatek.errors import FieldProblem, InvalidRequest
-from mensatek.macros import needs_links
-from mensatek.requests import (
+from certsms.mensatek._reader import FieldSpec, PayloadReader
+from certsms.mensatek.errors import FieldProblem, InvalidRequest
+from certsms.mensatek.macros import needs_links
+from certsms.mensatek.requests import (
     KINDS,
     CancelRequest,
     CertificateRequest,
@@ -34,7 +34,7 @@ from mensatek.requests import (
     SendRequest,
     UploadRequest,
 )
-from mensatek.validation import validate_request
+from certsms.mensatek.validation import validate_request
 
 _F = FieldSpec
 RECIPIENTS = _F("recipients", "Destinatarios")

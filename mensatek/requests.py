@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Self, get_type_hints
 
-from mensatek.dates import to_provider_datetime
-from mensatek.gsm import transliterate as gsm_transliterate
-from mensatek.macros import map_outside_macros, needs_links
-from mensatek.phones import canonical_phone
+from certsms.mensatek.dates import to_provider_datetime
+from certsms.mensatek.gsm import transliterate as gsm_transliterate
+from certsms.mensatek.macros import map_outside_macros, needs_links
+from certsms.mensatek.phones import canonical_phone
 
 RECIPIENT_KEYS: tuple[str, ...] = (
     "Movil",

@@ -18,11 +18,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Self
 
-from mensatek.dates import parse_provider_datetime
-from mensatek.macros import library_name_problem
-from mensatek.parsing import Answer
-from mensatek.phones import canonical_phone
-from mensatek.values import parse_bool
+from certsms.mensatek.dates import parse_provider_datetime
+from certsms.mensatek.macros import library_name_problem
+from certsms.mensatek.parsing import Answer
+from certsms.mensatek.phones import canonical_phone
+from certsms.mensatek.values import parse_bool
 
 _CREDITS = ("Cred", "Creditos")
 _MESSAGE_ID = ("idMensaje", "Msgid", "Idmensaje")

@@ -37,8 +37,8 @@ from typing import Protocol, TypeVar
 import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
-from mensatek.answers import IDEMPOTENT
-from mensatek.errors import (
+from certsms.mensatek.answers import IDEMPOTENT
+from certsms.mensatek.errors import (
     InvalidRequest,
     LocalRejection,
     MensatekError,

@@ -18,17 +18,17 @@ from datetime import UTC, datetime
 
 from stdnum.es import cif, nie, nif
 
-from mensatek.errors import FieldProblem
-from mensatek.gsm import analyze_text
-from mensatek.macros import (
+from certsms.mensatek.errors import FieldProblem
+from certsms.mensatek.gsm import analyze_text
+from certsms.mensatek.macros import (
     LINK_TYPES,
     library_name_problem,
     macro_problems,
     parse_macros,
     strip_macros,
 )
-from mensatek.phones import mask_phone, phone_problem
-from mensatek.requests import (
+from certsms.mensatek.phones import mask_phone, phone_problem
+from certsms.mensatek.requests import (
     RECIPIENT_KEYS,
     CancelRequest,
     CertificateRequest,

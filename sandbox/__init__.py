@@ -15,8 +15,8 @@ and :mod:`sandbox.callbacks` (statuses, Report), :mod:`sandbox.requestlog`,
 :mod:`sandbox.admin`.
 """
 
-from sandbox.config import SandboxConfig
-from sandbox.server import SandboxServer
+from certsms.sandbox.config import SandboxConfig
+from certsms.sandbox.server import SandboxServer
 
 __all__ = [
     "SandboxConfig",

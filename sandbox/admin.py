@@ -27,15 +27,15 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request
 
-from sandbox.certificates import certificate_document
-from sandbox.clock import to_provider
-from sandbox.config import ConfigUpdateError
-from sandbox.parsing import normalize_phone
-from sandbox.progression import tick
-from sandbox.queries import certificate_items
+from certsms.sandbox.certificates import certificate_document
+from certsms.sandbox.clock import to_provider
+from certsms.sandbox.config import ConfigUpdateError
+from certsms.sandbox.parsing import normalize_phone
+from certsms.sandbox.progression import tick
+from certsms.sandbox.queries import certificate_items
 
 if TYPE_CHECKING:
-    from sandbox.core import SandboxCore
+    from certsms.sandbox.core import SandboxCore
 
 Result = tuple[int, Any]
 

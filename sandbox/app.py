@@ -16,12 +16,12 @@ from typing import Any
 
 from werkzeug.wrappers import Request
 
-from sandbox import faults, library, messages, queries, sending, strict
-from sandbox.admin import handle_admin
-from sandbox.core import SandboxCore
-from sandbox.parsing import ParsedRequest, parse_request
-from sandbox.rendering import Answer, render
-from sandbox.requestlog import redact_params
+from certsms.sandbox import faults, library, messages, queries, sending, strict
+from certsms.sandbox.admin import handle_admin
+from certsms.sandbox.core import SandboxCore
+from certsms.sandbox.parsing import ParsedRequest, parse_request
+from certsms.sandbox.rendering import Answer, render
+from certsms.sandbox.requestlog import redact_params
 
 Handler = Callable[[SandboxCore, ParsedRequest, str], Answer]
 StartResponse = Callable[..., Any]

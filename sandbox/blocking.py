@@ -13,8 +13,8 @@ import collections
 import threading
 from typing import Any
 
-from sandbox.clock import Clock, to_provider
-from sandbox.config import SandboxConfig
+from certsms.sandbox.clock import Clock, to_provider
+from certsms.sandbox.config import SandboxConfig
 
 ANONYMOUS = "<anonymous>"
 

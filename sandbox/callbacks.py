@@ -20,7 +20,7 @@ from typing import Any
 
 import requests
 
-from sandbox.config import SandboxConfig
+from certsms.sandbox.config import SandboxConfig
 
 _STOP = object()
 

@@ -23,9 +23,9 @@ import io
 import zipfile
 from datetime import datetime
 
-from sandbox.clock import MADRID, to_provider
-from sandbox.state import Message, Recipient
-from sandbox.statuses import status_text
+from certsms.sandbox.clock import MADRID, to_provider
+from certsms.sandbox.state import Message, Recipient
+from certsms.sandbox.statuses import status_text
 
 CSV_HEADER = "idMensaje;Telefono;Resultado;Estado;Fecha;Remitente;Referencia"
 ZIP_TYPE = "application/zip"

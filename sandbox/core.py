@@ -6,12 +6,12 @@ import random
 import threading
 from dataclasses import dataclass, field
 
-from sandbox.blocking import SpamGuard
-from sandbox.callbacks import CallbackDispatcher
-from sandbox.clock import Clock
-from sandbox.config import SandboxConfig
-from sandbox.requestlog import RequestLog
-from sandbox.state import SandboxState
+from certsms.sandbox.blocking import SpamGuard
+from certsms.sandbox.callbacks import CallbackDispatcher
+from certsms.sandbox.clock import Clock
+from certsms.sandbox.config import SandboxConfig
+from certsms.sandbox.requestlog import RequestLog
+from certsms.sandbox.state import SandboxState
 
 
 @dataclass

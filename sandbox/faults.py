@@ -12,7 +12,7 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sandbox.core import SandboxCore
+    from certsms.sandbox.core import SandboxCore
 
 RESET = "reset"
 ERROR_5XX = "5xx"

@@ -20,14 +20,14 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from sandbox import strict
-from sandbox.clock import to_provider
-from sandbox.parsing import ParamError, ParsedRequest, decode_base64
-from sandbox.rendering import Answer
-from sandbox.state import LibraryFile
+from certsms.sandbox import strict
+from certsms.sandbox.clock import to_provider
+from certsms.sandbox.parsing import ParamError, ParsedRequest, decode_base64
+from certsms.sandbox.rendering import Answer
+from certsms.sandbox.state import LibraryFile
 
 if TYPE_CHECKING:
-    from sandbox.core import SandboxCore
+    from certsms.sandbox.core import SandboxCore
 
 ALLOWED_EXTENSIONS = frozenset({"pdf", "doc", "docx", "xls", "xlsx", "vcf"})
 IMAGE_EXTENSIONS = frozenset({"gif", "png", "jpg", "jpeg"})

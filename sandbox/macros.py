@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox.requestlog import digest
+from certsms.sandbox.requestlog import digest
 
 SHORT_LINK = "https://mtk.es/c/XXXXXXX"  # what a macro becomes in the SMS text
 MACRO_TYPES = ("FILE", "BASE64", "IMG", "LINK", "QRCODE", "SMSLAND", "DATAMATRIX", "PDF417")

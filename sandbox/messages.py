@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sandbox.clock import parse_provider
-from sandbox.parsing import ParamError, ParsedRequest
-from sandbox.progression import set_status
-from sandbox.rendering import Answer
-from sandbox.state import Message
-from sandbox.statuses import CANCELLED, SCHEDULED
+from certsms.sandbox.clock import parse_provider
+from certsms.sandbox.parsing import ParamError, ParsedRequest
+from certsms.sandbox.progression import set_status
+from certsms.sandbox.rendering import Answer
+from certsms.sandbox.state import Message
+from certsms.sandbox.statuses import CANCELLED, SCHEDULED
 
 if TYPE_CHECKING:
-    from sandbox.core import SandboxCore
+    from certsms.sandbox.core import SandboxCore
 
 
 def _error(res: int, text: str, credits: float) -> Answer:

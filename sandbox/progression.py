@@ -19,12 +19,12 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-from sandbox.clock import to_provider
-from sandbox.state import Message, Recipient
-from sandbox.statuses import CANCELLED, is_certified
+from certsms.sandbox.clock import to_provider
+from certsms.sandbox.state import Message, Recipient
+from certsms.sandbox.statuses import CANCELLED, is_certified
 
 if TYPE_CHECKING:
-    from sandbox.core import SandboxCore
+    from certsms.sandbox.core import SandboxCore
 
 
 def path_for(core: SandboxCore, phone: str, contract_type: int) -> tuple[int, ...]:

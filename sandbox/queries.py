@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sandbox.certificates import ZIP_TYPE, build_zip, certificate_document, zip_summary
-from sandbox.clock import parse_provider, to_provider
-from sandbox.parsing import ParamError, ParsedRequest, normalize_phone
-from sandbox.rendering import Answer
-from sandbox.state import Message, Recipient
-from sandbox.statuses import is_certified, status_text
+from certsms.sandbox.certificates import ZIP_TYPE, build_zip, certificate_document, zip_summary
+from certsms.sandbox.clock import parse_provider, to_provider
+from certsms.sandbox.parsing import ParamError, ParsedRequest, normalize_phone
+from certsms.sandbox.rendering import Answer
+from certsms.sandbox.state import Message, Recipient
+from certsms.sandbox.statuses import is_certified, status_text
 
 if TYPE_CHECKING:
-    from sandbox.core import SandboxCore
+    from certsms.sandbox.core import SandboxCore
 
 
 def credits(core: SandboxCore, req: ParsedRequest, user: str) -> Answer:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import escape
 
-from sandbox.config import SandboxConfig
+from certsms.sandbox.config import SandboxConfig
 
 Row = dict[str, Any]
 

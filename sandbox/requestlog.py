@@ -21,8 +21,8 @@ import re
 import threading
 from typing import Any
 
-from sandbox.clock import to_provider
-from sandbox.config import SandboxConfig
+from certsms.sandbox.clock import to_provider
+from certsms.sandbox.config import SandboxConfig
 
 SECRET_PARAMS = frozenset({"passwd", "password", "token", "apitoken", "authorization"})
 BASE64_PARAMS = frozenset({"contenido", "base64"})

@@ -35,9 +35,9 @@ import math
 import re
 from typing import TYPE_CHECKING
 
-from sandbox import strict
-from sandbox.clock import parse_provider
-from sandbox.macros import (
+from certsms.sandbox import strict
+from certsms.sandbox.clock import parse_provider
+from certsms.sandbox.macros import (
     DOCUMENT_TYPES,
     Attachment,
     Macro,
@@ -46,14 +46,14 @@ from sandbox.macros import (
     inline_name,
     inline_pdf,
 )
-from sandbox.parsing import ParamError, ParsedRequest, normalize_phone, parse_recipients
-from sandbox.progression import path_for
-from sandbox.rendering import V7_ONLY_FIELDS, Answer
-from sandbox.state import Account, LibraryFile, Message, Recipient
-from sandbox.statuses import NOT_SENT, SCHEDULED
+from certsms.sandbox.parsing import ParamError, ParsedRequest, normalize_phone, parse_recipients
+from certsms.sandbox.progression import path_for
+from certsms.sandbox.rendering import V7_ONLY_FIELDS, Answer
+from certsms.sandbox.state import Account, LibraryFile, Message, Recipient
+from certsms.sandbox.statuses import NOT_SENT, SCHEDULED
 
 if TYPE_CHECKING:
-    from sandbox.core import SandboxCore
+    from certsms.sandbox.core import SandboxCore
 
 REQUIRED_SEND = ("Remitente", "Mensaje", "Destinatarios", "Contacto", "Telcontacto", "Cifcontacto")
 _RANGES = {

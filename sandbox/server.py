@@ -15,11 +15,11 @@ from typing import Any
 
 from waitress.server import create_server
 
-from sandbox.app import SandboxApp
-from sandbox.clock import Clock
-from sandbox.config import SandboxConfig
-from sandbox.core import SandboxCore
-from sandbox.progression import Progressor
+from certsms.sandbox.app import SandboxApp
+from certsms.sandbox.clock import Clock
+from certsms.sandbox.config import SandboxConfig
+from certsms.sandbox.core import SandboxCore
+from certsms.sandbox.progression import Progressor
 
 __all__ = ["SandboxConfig", "SandboxServer"]
 

@@ -18,10 +18,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.clock import Clock, to_provider
-from sandbox.config import SandboxConfig
-from sandbox.macros import Attachment, Macro
-from sandbox.statuses import status_text
+from certsms.sandbox.clock import Clock, to_provider
+from certsms.sandbox.config import SandboxConfig
+from certsms.sandbox.macros import Attachment, Macro
+from certsms.sandbox.statuses import status_text
 
 FIRST_MESSAGE_ID = 10_000_001
 FIRST_REPORT_ID = 70_000_001

@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import re
 
-from sandbox.parsing import ParsedRequest
-from sandbox.rendering import Answer
+from certsms.sandbox.parsing import ParsedRequest
+from certsms.sandbox.rendering import Answer
 
 LEGACY_LOGIN = ("Correo", "Passwd")
 _LIBRARY_NAME = re.compile(r"[A-Za-z0-9]+\.[A-Za-z0-9]+")

@@ -4,7 +4,7 @@ The dramatiq actors live in :mod:`tasks.actors`; importing this package does not
 import them (a producer needs no actor).
 """
 
-from tasks.producer import (
+from certsms.tasks.producer import (
     enqueue,
     enqueue_cancel,
     enqueue_certificate,
@@ -17,7 +17,7 @@ from tasks.producer import (
     enqueue_upload,
     job_status,
 )
-from worker.jobs.contract import ACTOR_OF, CONTRACT_VERSION, KINDS, QUEUE_OF, QUEUES
+from certsms.worker.jobs.contract import ACTOR_OF, CONTRACT_VERSION, KINDS, QUEUE_OF, QUEUES
 
 __all__ = [
     # contract

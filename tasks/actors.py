@@ -25,19 +25,19 @@ from typing import Any
 import dramatiq
 from dramatiq.middleware import CurrentMessage
 
-from mensatek.answers import IDEMPOTENT
-from mensatek.errors import InvalidRequest
-from tasks import resources
-from tasks.other_functions import WRITE_KINDS, run_other
-from tasks.outcomes import PERMANENT, defer
-from tasks.send import run_send, validate_at_run_time
-from worker.errors import error_record
-from worker.jobs import held_sends
-from worker.jobs.contract import ACTOR_OF, KINDS, QUEUE_OF, parse_kwargs
-from worker.jobs.producer import canonical_payload, validate
-from worker.jobs.store import SETTLED, JobStatus
-from worker.middleware import report_outcome
-from worker.runtime import runtime
+from certsms.mensatek.answers import IDEMPOTENT
+from certsms.mensatek.errors import InvalidRequest
+from certsms.tasks import resources
+from certsms.tasks.other_functions import WRITE_KINDS, run_other
+from certsms.tasks.outcomes import PERMANENT, defer
+from certsms.tasks.send import run_send, validate_at_run_time
+from certsms.worker.errors import error_record
+from certsms.worker.jobs import held_sends
+from certsms.worker.jobs.contract import ACTOR_OF, KINDS, QUEUE_OF, parse_kwargs
+from certsms.worker.jobs.producer import canonical_payload, validate
+from certsms.worker.jobs.store import SETTLED, JobStatus
+from certsms.worker.middleware import report_outcome
+from certsms.worker.runtime import runtime
 
 __all__ = ["ACTORS", "IDEMPOTENT", "PERMANENT", "execute"]
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import importlib
 
-from config.logging import configure_logging
-from config.settings import Settings, load_settings
-from worker import runtime as process_runtime
-from worker.runtime import Runtime
+from certsms.config.logging import configure_logging
+from certsms.config.settings import Settings, load_settings
+from certsms.worker import runtime as process_runtime
+from certsms.worker.runtime import Runtime
 
 #: Modules declaring actors, imported after ``set_broker``.
-ACTOR_MODULES: tuple[str, ...] = ("tasks.actors", "tasks.callbacks")
+ACTOR_MODULES: tuple[str, ...] = ("certsms.tasks.actors", "certsms.tasks.callbacks")
 
 
 def setup(settings: Settings | None = None) -> Runtime:
@@ -39,7 +39,7 @@ def boot_worker_process() -> None:
         # Imported here: prometheus_client reads its multiprocess directory at import.
         from dramatiq.middleware.prometheus import Prometheus
 
-        from worker.metrics import worker_prometheus_middleware
+        from certsms.worker.metrics import worker_prometheus_middleware
 
         if not any(isinstance(m, Prometheus) for m in rt.broker.middleware):
             rt.broker.add_middleware(worker_prometheus_middleware())

@@ -24,11 +24,11 @@ from typing import Any
 import dramatiq
 import structlog
 
-from mensatek.callbacks import CallbackInvalid
-from worker.jobs.contract import CALLBACK_ACTOR, CALLBACK_CONTRACT_VERSION, CALLBACKS_QUEUE
-from worker.jobs.store import JobStatus
-from worker.runtime import runtime
-from worker.status_updates import Outcome, process_callback_fields
+from certsms.mensatek.callbacks import CallbackInvalid
+from certsms.worker.jobs.contract import CALLBACK_ACTOR, CALLBACK_CONTRACT_VERSION, CALLBACKS_QUEUE
+from certsms.worker.jobs.store import JobStatus
+from certsms.worker.runtime import runtime
+from certsms.worker.status_updates import Outcome, process_callback_fields
 
 log = structlog.get_logger(__name__)
 

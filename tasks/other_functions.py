@@ -16,33 +16,33 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from mensatek.answers import IDEMPOTENT
-from mensatek.errors import (
+from certsms.mensatek.answers import IDEMPOTENT
+from certsms.mensatek.errors import (
     AuthenticationFailed,
     ProviderRejected,
     ProviderUnavailable,
     TransportError,
 )
-from mensatek.payloads import stored_send_request
-from mensatek.results import CertificateResult
-from mensatek.retrying import not_processed
-from mensatek.status import StatusClass, classify
-from tasks import resources
-from tasks.outcomes import (
+from certsms.mensatek.payloads import stored_send_request
+from certsms.mensatek.results import CertificateResult
+from certsms.mensatek.retrying import not_processed
+from certsms.mensatek.status import StatusClass, classify
+from certsms.tasks import resources
+from certsms.tasks.outcomes import (
     breaker_wait_s,
     fail_rejected,
     requeue,
     result_json,
 )
-from worker.errors import error_record
-from worker.evidence import EvidenceStore, EvidenceUnavailable
-from worker.guard import Budget, GuardDelay, RepeatedRejection
-from worker.jobs.contract import KINDS
-from worker.jobs.held_sends import with_scheduled_at
-from worker.jobs.store import JobStatus, JobStore, utc_now_iso
-from worker.middleware import report_outcome
-from worker.poller import ReportPoller
-from worker.status_updates import apply_recipient_status, certificate_downloaded
+from certsms.worker.errors import error_record
+from certsms.worker.evidence import EvidenceStore, EvidenceUnavailable
+from certsms.worker.guard import Budget, GuardDelay, RepeatedRejection
+from certsms.worker.jobs.contract import KINDS
+from certsms.worker.jobs.held_sends import with_scheduled_at
+from certsms.worker.jobs.store import JobStatus, JobStore, utc_now_iso
+from certsms.worker.middleware import report_outcome
+from certsms.worker.poller import ReportPoller
+from certsms.worker.status_updates import apply_recipient_status, certificate_downloaded
 
 #: Kinds that change something at the provider (send budget, send retries).
 WRITE_KINDS: frozenset[str] = frozenset(KINDS) - IDEMPOTENT
@@ -171,7 +171,7 @@ def _cache_for(kind: str, request: Any) -> dict[str, Any]:
     """
     if kind != "report":
         return {}
-    from worker.guard.codecs import REPORT_CODEC, report_cache_key
+    from certsms.worker.guard.codecs import REPORT_CODEC, report_cache_key
 
     return {"cache_key": report_cache_key(request.message_id), "codec": REPORT_CODEC}
 

@@ -17,16 +17,16 @@ from typing import Any
 
 from dramatiq.middleware import CurrentMessage
 
-from mensatek.errors import (
+from certsms.mensatek.errors import (
     InvalidRequest,
     ProviderRejected,
 )
-from tasks import resources
-from worker.errors import MalformedMessage, error_record
-from worker.guard import RepeatedRejection, is_unhealthy
-from worker.jobs.store import JobStatus, JobStore
-from worker.middleware import report_outcome
-from worker.runtime import runtime
+from certsms.tasks import resources
+from certsms.worker.errors import MalformedMessage, error_record
+from certsms.worker.guard import RepeatedRejection, is_unhealthy
+from certsms.worker.jobs.store import JobStatus, JobStore
+from certsms.worker.middleware import report_outcome
+from certsms.worker.runtime import runtime
 
 #: Errors that fail a job at once, without retry.
 PERMANENT: tuple[type[BaseException], ...] = (

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from config.settings import Settings
-from worker import runtime as process_runtime
-from worker.jobs.record import JobRecord
-from worker.runtime import Runtime
+from certsms.config.settings import Settings
+from certsms.worker import runtime as process_runtime
+from certsms.worker.jobs.record import JobRecord
+from certsms.worker.runtime import Runtime
 
 
 def _runtime(settings: Settings | None) -> Runtime:

@@ -13,12 +13,12 @@ import socket
 import threading
 from typing import Any
 
-from config.settings import Settings
-from mensatek.client import MensatekClient
-from worker.guard import ProviderGuard
-from worker.jobs.producer import Producer
-from worker.jobs.store import JobStore
-from worker.runtime import runtime
+from certsms.config.settings import Settings
+from certsms.mensatek.client import MensatekClient
+from certsms.worker.guard import ProviderGuard
+from certsms.worker.jobs.producer import Producer
+from certsms.worker.jobs.store import JobStore
+from certsms.worker.runtime import runtime
 
 _local = threading.local()
 _guard_lock = threading.Lock()

@@ -18,23 +18,23 @@ from typing import Any
 
 import structlog
 
-from mensatek.errors import AuthenticationFailed, InsufficientCredits, ProviderRejected
-from mensatek.retrying import not_processed
-from tasks import resources
-from tasks.outcomes import (
+from certsms.mensatek.errors import AuthenticationFailed, InsufficientCredits, ProviderRejected
+from certsms.mensatek.retrying import not_processed
+from certsms.tasks import resources
+from certsms.tasks.outcomes import (
     breaker_wait_s,
     defer,
     fail_rejected,
     requeue,
     result_json,
 )
-from worker.errors import error_record
-from worker.guard import Budget, GuardDelay, RepeatedRejection
-from worker.jobs.held_sends import hold_delay_s
-from worker.jobs.producer import validate
-from worker.jobs.store import JobRecord, JobStatus, JobStore, utc_now_iso
-from worker.middleware import redelivery_count, report_outcome
-from worker.status_updates import refresh_job_status, replay_kept
+from certsms.worker.errors import error_record
+from certsms.worker.guard import Budget, GuardDelay, RepeatedRejection
+from certsms.worker.jobs.held_sends import hold_delay_s
+from certsms.worker.jobs.producer import validate
+from certsms.worker.jobs.store import JobRecord, JobStatus, JobStore, utc_now_iso
+from certsms.worker.middleware import redelivery_count, report_outcome
+from certsms.worker.status_updates import refresh_job_status, replay_kept
 
 log = structlog.get_logger(__name__)
 

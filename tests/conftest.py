@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from config.settings import Settings
-from worker.embedded_redis import EmbeddedRedis
+from certsms.config.settings import Settings
+from certsms.worker.embedded_redis import EmbeddedRedis
 
 TEST_NAMESPACE = "certsms-test"
 

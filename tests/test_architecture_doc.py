@@ -18,8 +18,9 @@ def hops() -> list[str]:
 
 
 def resolve(dotted: str) -> object:
-    """Import the longest module prefix of ``dotted`` and walk the rest as attributes."""
-    parts = dotted.split(".")
+    """Import the longest module prefix of ``dotted`` (by its installed name,
+    ``certsms.<layer>…``) and walk the rest as attributes."""
+    parts = ["certsms", *dotted.split(".")]
     for cut in range(len(parts), 0, -1):
         try:
             found: object = importlib.import_module(".".join(parts[:cut]))

@@ -9,8 +9,8 @@ import re
 import unicodedata
 from pathlib import Path
 
-from config.settings import Settings, variable_name
-from config.table import PAGE_PATH, REGENERATE, configuration_page
+from certsms.config.settings import Settings, variable_name
+from certsms.config.table import PAGE_PATH, REGENERATE, configuration_page
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -41,7 +41,7 @@ _SECTION = re.compile(r"^#{2,3} §(\d+(?:\.\d+)?) ", re.MULTILINE)
 _CITATION = re.compile(r"docs/provider\.md([^\n)]*)")
 _CITED = re.compile(r"§(\d+(?:\.\d+)?)(?:[–-](\d+(?:\.\d+)?))?")
 _SETTING = re.compile(r"\b(?:CERTSMS|MENSATEK)_[A-Z0-9_]*")
-_COMMAND = re.compile(r"(?:^|[\s(`$])(?:\.venv/bin/)?certsms ([a-z][a-z-]*)")
+_COMMAND = re.compile(r"(?:^|[\s(`$])(?<!from )(?<!import )(?:\.venv/bin/)?certsms ([a-z][a-z-]*)")
 
 
 def _markdown_pages() -> list[Path]:
@@ -182,7 +182,7 @@ def test_docs_name_only_real_settings() -> None:
 
 def test_docs_name_only_real_cli_commands() -> None:
     """Every ``certsms COMMAND`` in the docs' code is a command of the CLI."""
-    from worker.cli import build_parser
+    from certsms.worker.cli import build_parser
 
     parser = build_parser()
     commands: set[str] = set()

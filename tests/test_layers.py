@@ -5,7 +5,9 @@ Layers, lowest first (``docs/architecture.md`` draws them)::
     config  <  mensatek  <  worker  <  tasks  <  entry points (worker.cli, worker.commands,
                                                                worker.web.wsgi), bench
 
-``sandbox`` imitates the provider and may import only ``config``. Every import
+``sandbox`` imitates the provider and may import only ``config``. Modules import each
+other by their installed names (``certsms.worker.jobs.store``); the ``certsms`` package
+(``certsms/__init__.py``, the public producer API) sits with ``tasks``. Every import
 counts, at module level or inside a function; only ``if TYPE_CHECKING:`` blocks
 are left out (they never run). A circle is any set of modules that import each
 other, directly or through others; ``from pkg import submodule`` is an import of
@@ -34,6 +36,7 @@ def _modules() -> dict[str, Path]:
             if parts[-1] == "__init__":
                 parts.pop()
             found[".".join(parts)] = path
+    found["certsms"] = ROOT / "certsms" / "__init__.py"
     return found
 
 
@@ -41,6 +44,7 @@ MODULES = _modules()
 
 
 def _resolve(name: str) -> str | None:
+    name = name.removeprefix("certsms.")  # installed names: certsms.<layer>.<module>
     while name and name not in MODULES:
         name = name.rpartition(".")[0]
     return name or None
@@ -69,7 +73,7 @@ def _imported(module: str, path: Path) -> Iterator[str]:
                 package = package[: len(package) - (node.level - 1)]
                 base = ".".join([*package, *([node.module] if node.module else [])])
             subs = [f"{base}.{alias.name}" for alias in node.names]
-            names = [s for s in subs if s in MODULES] or [base]
+            names = [s for s in subs if s.removeprefix("certsms.") in MODULES] or [base]
             if len(names) < len(subs):
                 names.append(base)
         else:
@@ -90,6 +94,8 @@ def layer_of(module: str) -> int:
     if any(module == e or module.startswith(e + ".") for e in ENTRY_POINTS):
         return LAYER["entry"]
     top = module.split(".")[0]
+    if top == "certsms":
+        return LAYER["tasks"]
     return LAYER["config"] if top == "sandbox" else LAYER[top]
 
 
@@ -175,3 +181,24 @@ def test_layers_modules_sit_in_their_layer(module: str, layer: int) -> None:
 def test_layers_checker_sees_function_level_imports() -> None:
     """An import inside a function counts: the graph has the lazy imports of the CLI."""
     assert "worker.runtime" in GRAPH["worker.commands.jobs"]
+
+
+def _bare_imports(path: Path) -> Iterator[str]:
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        else:
+            continue
+        for name in names:
+            if name.split(".")[0] in PACKAGES[:-1]:
+                yield f"{path.relative_to(ROOT)}: {name}"
+
+
+def test_layers_imports_use_the_installed_certsms_names() -> None:
+    """Code imports ``certsms.worker…``, never a bare ``worker…`` (which would work only
+    from a checkout and would clash with an application's own ``config`` or ``tasks``)."""
+    files = [*MODULES.values(), *(ROOT / "tests").rglob("*.py")]
+    assert [hit for path in files for hit in _bare_imports(path)] == []

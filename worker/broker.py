@@ -38,13 +38,13 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
-from config.settings import Settings
-from worker.deadletter import record_dead_letter
-from worker.dramatiq_keys import acks_key, broker_namespace, messages_key
-from worker.maintenance import MaintenanceMiddleware
-from worker.middleware import JobMiddleware
-from worker.redelivery import RedeliverySweeper
-from worker.redis_client import RedisClock, redis_client, wait_for_replicas
+from certsms.config.settings import Settings
+from certsms.worker.deadletter import record_dead_letter
+from certsms.worker.dramatiq_keys import acks_key, broker_namespace, messages_key
+from certsms.worker.maintenance import MaintenanceMiddleware
+from certsms.worker.middleware import JobMiddleware
+from certsms.worker.redelivery import RedeliverySweeper
+from certsms.worker.redis_client import RedisClock, redis_client, wait_for_replicas
 
 log = structlog.get_logger(__name__)
 

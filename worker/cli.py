@@ -17,8 +17,8 @@ from importlib import metadata
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from config.errors import ConfigError
-from worker.commands import (
+from certsms.config.errors import ConfigError
+from certsms.worker.commands import (
     cancel_reschedule,
     console,
     credits,
@@ -31,7 +31,7 @@ from worker.commands import (
     web,
     worker,
 )
-from worker.commands.common import (
+from certsms.worker.commands.common import (
     EXIT_BAD_INPUT,
     EXIT_NOT_FOUND,
     EXIT_OK,

@@ -22,11 +22,11 @@ import redis
 from dramatiq.broker import Broker, MessageProxy
 from dramatiq.message import Message
 
-from config.settings import Settings
-from worker.dramatiq_keys import dead_letters_key, dead_messages_key, queue_of_delayed
-from worker.errors import InvalidTransition, JobError, error_record
-from worker.jobs.contract import ALL_QUEUES
-from worker.jobs.store import RANK, JobStatus, JobStore, utc_now_iso
+from certsms.config.settings import Settings
+from certsms.worker.dramatiq_keys import dead_letters_key, dead_messages_key, queue_of_delayed
+from certsms.worker.errors import InvalidTransition, JobError, error_record
+from certsms.worker.jobs.contract import ALL_QUEUES
+from certsms.worker.jobs.store import RANK, JobStatus, JobStore, utc_now_iso
 
 DEAD_TTL_S = 7 * 86_400
 

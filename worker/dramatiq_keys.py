@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dramatiq.common import dq_name, xq_name
 
-from config.settings import Settings
+from certsms.config.settings import Settings
 
 __all__ = [
     "acks_key",

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from config.errors import CertsmsError
+from certsms.config.errors import CertsmsError
 
 
 class EmbeddedRedisError(CertsmsError):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from config.errors import CertsmsError
+from certsms.config.errors import CertsmsError
 
 
 class JobError(CertsmsError):

@@ -30,6 +30,7 @@ import json
 import os
 import re
 import shutil
+import uuid
 import zipfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -39,13 +40,13 @@ from typing import Any, Literal
 
 import structlog
 
-from config.errors import CertsmsError
-from config.settings import Settings
-from mensatek.files import atomic_write
-from mensatek.phones import canonical_phone, is_plausible_phone
-from worker import metrics
-from worker.jobs.status import JobStatus
-from worker.jobs.store import JobStore
+from certsms.config.errors import CertsmsError
+from certsms.config.settings import Settings
+from certsms.mensatek.files import atomic_write
+from certsms.mensatek.phones import canonical_phone, is_plausible_phone
+from certsms.worker import metrics
+from certsms.worker.jobs.status import JobStatus
+from certsms.worker.jobs.store import JobStore
 
 log = structlog.get_logger(__name__)
 
@@ -192,9 +193,10 @@ class EvidenceStore:
     def _problem(self) -> tuple[str | None, str]:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            probe = self.root / f".probe-{os.getpid()}"
+            # one probe per call: threads of one process check at the same time
+            probe = self.root / f".probe-{os.getpid()}-{uuid.uuid4().hex}"
             probe.write_bytes(b"")
-            probe.unlink()
+            probe.unlink(missing_ok=True)
         except OSError as exc:
             if exc.errno == errno.ENOSPC:
                 return "no_space", "no space left on the device"

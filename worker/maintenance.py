@@ -25,12 +25,12 @@ import structlog
 from dramatiq.broker import Broker
 from dramatiq.middleware import Middleware
 
-from config.settings import Settings
-from worker.evidence import evidence_lag_s
-from worker.jobs.producer import Producer
-from worker.poller import PollRun, ReportPoller
-from worker.redis_client import RedisClock
-from worker.sweepers import Sweepers, SweepRun, beat
+from certsms.config.settings import Settings
+from certsms.worker.evidence import evidence_lag_s
+from certsms.worker.jobs.producer import Producer
+from certsms.worker.poller import PollRun, ReportPoller
+from certsms.worker.redis_client import RedisClock
+from certsms.worker.sweepers import Sweepers, SweepRun, beat
 
 log = structlog.get_logger(__name__)
 

@@ -40,11 +40,11 @@ from prometheus_client.registry import Collector
 from redis import Redis
 from redis.exceptions import RedisError
 
-from config.errors import ConfigError
-from config.settings import Settings
-from worker.jobs.status import JobStatus
-from worker.jobs.store import JobStore
-from worker.queue_state import queue_depths
+from certsms.config.errors import ConfigError
+from certsms.config.settings import Settings
+from certsms.worker.jobs.status import JobStatus
+from certsms.worker.jobs.store import JobStore
+from certsms.worker.queue_state import queue_depths
 
 log = structlog.get_logger(__name__)
 

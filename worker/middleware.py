@@ -28,11 +28,11 @@ import structlog
 from dramatiq.broker import Broker, MessageProxy
 from dramatiq.middleware import Middleware, SkipMessage
 
-from config.settings import Settings
-from worker import metrics
-from worker.deadletter import dead_letter_message
-from worker.errors import MalformedMessage
-from worker.jobs.contract import KIND_OF_ACTOR, parse_kwargs
+from certsms.config.settings import Settings
+from certsms.worker import metrics
+from certsms.worker.deadletter import dead_letter_message
+from certsms.worker.errors import MalformedMessage
+from certsms.worker.jobs.contract import KIND_OF_ACTOR, parse_kwargs
 
 log = structlog.get_logger(__name__)
 

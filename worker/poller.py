@@ -42,17 +42,17 @@ import dramatiq
 import redis
 import structlog
 
-from config.settings import Settings
-from mensatek.client import MensatekClient
-from mensatek.errors import MensatekError, ProviderRejected
-from mensatek.payloads import stored_send_request
-from mensatek.requests import ReportRequest
-from worker import metrics
-from worker.guard import Budget, GuardDelay, ProviderGuard, RepeatedRejection
-from worker.guard.codecs import REPORT_CODEC, report_cache_key
-from worker.jobs.producer import Producer
-from worker.jobs.store import JobRecord, JobStatus, JobStore, utc_now_iso
-from worker.status_updates import Enqueue, apply_recipient_status
+from certsms.config.settings import Settings
+from certsms.mensatek.client import MensatekClient
+from certsms.mensatek.errors import MensatekError, ProviderRejected
+from certsms.mensatek.payloads import stored_send_request
+from certsms.mensatek.requests import ReportRequest
+from certsms.worker import metrics
+from certsms.worker.guard import Budget, GuardDelay, ProviderGuard, RepeatedRejection
+from certsms.worker.guard.codecs import REPORT_CODEC, report_cache_key
+from certsms.worker.jobs.producer import Producer
+from certsms.worker.jobs.store import JobRecord, JobStatus, JobStore, utc_now_iso
+from certsms.worker.status_updates import Enqueue, apply_recipient_status
 
 log = structlog.get_logger(__name__)
 

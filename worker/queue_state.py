@@ -11,14 +11,14 @@ from dataclasses import dataclass
 
 from redis import Redis
 
-from config.settings import Settings
-from worker.dramatiq_keys import (
+from certsms.config.settings import Settings
+from certsms.worker.dramatiq_keys import (
     broker_namespace,
     dead_letters_key,
     delayed_queue,
     queue_key,
 )
-from worker.jobs.contract import ALL_QUEUES
+from certsms.worker.jobs.contract import ALL_QUEUES
 
 
 @dataclass(frozen=True)

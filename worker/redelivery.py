@@ -35,9 +35,9 @@ import structlog
 from dramatiq.broker import Broker
 from dramatiq.middleware import Middleware
 
-from config.settings import Settings
-from worker.dramatiq_keys import acks_prefix, heartbeats_key, queue_key
-from worker.redis_client import RedisClock
+from certsms.config.settings import Settings
+from certsms.worker.dramatiq_keys import acks_prefix, heartbeats_key, queue_key
+from certsms.worker.redis_client import RedisClock
 
 log = structlog.get_logger(__name__)
 

@@ -37,8 +37,8 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
-from config.errors import ConfigError
-from config.settings import Settings
+from certsms.config.errors import ConfigError
+from certsms.config.settings import Settings
 
 log = structlog.get_logger(__name__)
 

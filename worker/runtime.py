@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import dramatiq
 import redis
 
-from config.settings import Settings, load_settings
-from worker.broker import CertsmsBroker, build_broker
-from worker.jobs.producer import Producer
-from worker.jobs.store import JobStore
+from certsms.config.settings import Settings, load_settings
+from certsms.worker.broker import CertsmsBroker, build_broker
+from certsms.worker.jobs.producer import Producer
+from certsms.worker.jobs.store import JobStore
 
 
 @dataclass

@@ -42,15 +42,15 @@ import dramatiq
 import redis
 import structlog
 
-from config.settings import Settings
-from worker import metrics
-from worker.dramatiq_keys import broker_namespace, delayed_queue, messages_key
-from worker.evidence import EvidenceStore
-from worker.jobs.contract import QUEUE_OF, QUEUES
-from worker.jobs.producer import Producer
-from worker.jobs.store import JobStatus, JobStore, phone_digest
-from worker.redis_client import RedisClock
-from worker.status_updates import (
+from certsms.config.settings import Settings
+from certsms.worker import metrics
+from certsms.worker.dramatiq_keys import broker_namespace, delayed_queue, messages_key
+from certsms.worker.evidence import EvidenceStore
+from certsms.worker.jobs.contract import QUEUE_OF, QUEUES
+from certsms.worker.jobs.producer import Producer
+from certsms.worker.jobs.store import JobStatus, JobStore, phone_digest
+from certsms.worker.redis_client import RedisClock
+from certsms.worker.status_updates import (
     Enqueue,
     certificate_trigger_key,
     complete_evidence,

@@ -11,8 +11,8 @@ import logging
 import pytest
 import structlog
 
-from config.logging import configure_logging, mask_phone
-from config.settings import Settings
+from certsms.config.logging import configure_logging, mask_phone
+from certsms.config.settings import Settings
 
 TOKEN = "s3cr3t-api-token-value"
 PDF_B64 = base64.b64encode(b"%PDF-1.4\n" + bytes(range(256)) * 4).decode()

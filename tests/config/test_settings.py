@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from config.errors import ConfigError
-from config.settings import DEFAULT_BASE_URL, load_settings
+from certsms.config.errors import ConfigError
+from certsms.config.settings import DEFAULT_BASE_URL, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -88,8 +88,8 @@ def test_settings_never_show_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_settings_every_field_is_described_in_the_configuration_table() -> None:
     """The configuration page's table is generated from Settings: every field has a description."""
-    from config.settings import Settings
-    from config.table import DESCRIPTIONS, markdown_table
+    from certsms.config.settings import Settings
+    from certsms.config.table import DESCRIPTIONS, markdown_table
 
     assert set(DESCRIPTIONS) == set(Settings.model_fields)
     table = markdown_table()
@@ -101,7 +101,7 @@ def test_settings_every_variable_is_on_the_configuration_page() -> None:
     """docs/configuration.md documents every variable the settings read."""
     from pathlib import Path
 
-    from config.settings import Settings, variable_name
+    from certsms.config.settings import Settings, variable_name
 
     page = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
     missing = [variable_name(f) for f in Settings.model_fields if variable_name(f) not in page]

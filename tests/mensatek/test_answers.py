@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from mensatek.answers import (
+from certsms.mensatek.answers import (
     FUNCTIONS,
     error_for_answer,
     error_for_status,
     meaning,
     parse_retry_after,
 )
-from mensatek.errors import (
+from certsms.mensatek.errors import (
     AuthenticationFailed,
     BadDate,
     BadRequestData,
@@ -23,7 +23,7 @@ from mensatek.errors import (
     ProviderRejected,
     ProviderUnavailable,
 )
-from mensatek.parsing import Answer
+from certsms.mensatek.parsing import Answer
 
 ROWS: list[tuple[str, int, type[MensatekError]]] = (
     [(f, -1, AuthenticationFailed) for f in FUNCTIONS]

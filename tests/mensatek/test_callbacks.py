@@ -6,14 +6,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from mensatek.callbacks import (
+from certsms.mensatek.callbacks import (
     AttachmentEvent,
     CallbackInvalid,
     InboundReply,
     StatusCallback,
     parse_callback,
 )
-from mensatek.dates import MADRID
+from certsms.mensatek.dates import MADRID
 
 STATUS = {
     "Servicio": "SMSCERTIFICADO",
@@ -160,7 +160,7 @@ def test_parse_phones_use_the_canonical_form(phone: str) -> None:
 def test_read_callback_never_refuses_and_says_why() -> None:
     """Unknown Servicio or a missing field → UnrecognisedCallback with the message id found;
     odd optional fields and extra fields → the callback plus warnings."""
-    from mensatek.callbacks import UnrecognisedCallback, read_callback
+    from certsms.mensatek.callbacks import UnrecognisedCallback, read_callback
 
     status = {
         "Servicio": "SMSCERTIFICADO",

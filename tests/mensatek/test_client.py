@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from config.settings import Settings
-from mensatek.client import MensatekClient
-from mensatek.errors import (
+from certsms.config.settings import Settings
+from certsms.mensatek.client import MensatekClient
+from certsms.mensatek.errors import (
     AuthenticationFailed,
     BadDate,
     BadRequestData,
@@ -27,7 +27,7 @@ from mensatek.errors import (
     ProviderUnavailable,
     TransportError,
 )
-from mensatek.requests import (
+from certsms.mensatek.requests import (
     CancelRequest,
     CertificateRequest,
     DeleteFileRequest,

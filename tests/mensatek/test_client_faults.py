@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 import requests
 
-from config.settings import Settings
-from mensatek.client import MensatekClient
-from mensatek.errors import NotFound, ProviderUnavailable, TransportError
-from mensatek.requests import (
+from certsms.config.settings import Settings
+from certsms.mensatek.client import MensatekClient
+from certsms.mensatek.errors import NotFound, ProviderUnavailable, TransportError
+from certsms.mensatek.requests import (
     CancelRequest,
     CertificateRequest,
     DeleteFileRequest,

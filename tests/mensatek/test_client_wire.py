@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from config.settings import Settings
-from mensatek.client import MensatekClient
-from mensatek.errors import InsufficientCredits
-from mensatek.payloads import request_from_payload, send_request_from_payload
+from certsms.config.settings import Settings
+from certsms.mensatek.client import MensatekClient
+from certsms.mensatek.errors import InsufficientCredits
+from certsms.mensatek.payloads import request_from_payload, send_request_from_payload
 from tests.fixtures.sandbox import SandboxHandle, send_params
 
 PDF_NAME = "notice.pdf"

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mensatek.dates import (
+from certsms.mensatek.dates import (
     MADRID,
     is_ambiguous,
     is_nonexistent,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mensatek.files import atomic_write
+from certsms.mensatek.files import atomic_write
 
 
 def test_atomic_write_writes_bytes_and_chunks(tmp_path: Path) -> None:

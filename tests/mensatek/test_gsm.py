@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mensatek.gsm import GSM_BASIC, GSM_EXTENSION, analyze_text, transliterate
+from certsms.mensatek.gsm import GSM_BASIC, GSM_EXTENSION, analyze_text, transliterate
 
 SEGMENT_CASES = [
     # (text, unicode, encoding, characters, segments)

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mensatek.dates import parse_provider_datetime
-from mensatek.errors import ProviderUnavailable
-from mensatek.parsing import Answer, parse_answer, to_float, to_int
-from mensatek.results import (
+from certsms.mensatek.dates import parse_provider_datetime
+from certsms.mensatek.errors import ProviderUnavailable
+from certsms.mensatek.parsing import Answer, parse_answer, to_float, to_int
+from certsms.mensatek.results import (
     CancelResult,
     FileEntry,
     ListFilesResult,

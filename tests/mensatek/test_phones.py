@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mensatek.phones import canonical_phone, is_plausible_phone, mask_phone, phone_problem
+from certsms.mensatek.phones import canonical_phone, is_plausible_phone, mask_phone, phone_problem
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mensatek.validation import count_recipients, recipient_count_problem
+from certsms.mensatek.validation import count_recipients, recipient_count_problem
 
 
 @pytest.mark.parametrize(

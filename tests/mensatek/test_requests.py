@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from mensatek.dates import MADRID
-from mensatek.errors import InvalidRequest
-from mensatek.payloads import request_from_payload, send_request_from_payload
-from mensatek.requests import (
+from certsms.mensatek.dates import MADRID
+from certsms.mensatek.errors import InvalidRequest
+from certsms.mensatek.payloads import request_from_payload, send_request_from_payload
+from certsms.mensatek.requests import (
     KINDS,
     CancelRequest,
     CertificateRequest,
@@ -23,7 +23,7 @@ from mensatek.requests import (
     SendRequest,
     UploadRequest,
 )
-from mensatek.validation import validate_request
+from certsms.mensatek.validation import validate_request
 
 NOW = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 PDF = b"%PDF-1.4\n%certsms test\n"

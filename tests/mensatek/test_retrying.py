@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from mensatek.answers import FUNCTIONS, IDEMPOTENT
-from mensatek.errors import (
+from certsms.mensatek.answers import FUNCTIONS, IDEMPOTENT
+from certsms.mensatek.errors import (
     AuthenticationFailed,
     BadRequestData,
     FieldProblem,
@@ -19,7 +19,7 @@ from mensatek.errors import (
     ProviderUnavailable,
     TransportError,
 )
-from mensatek.retrying import (
+from certsms.mensatek.retrying import (
     RETRY_AFTER_CAP_S,
     backoff_s,
     call_with_retries,

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from mensatek.status import STATUS_TABLE, StatusClass, classify, is_final, lookup, status_text
+from certsms.mensatek.status import (
+    STATUS_TABLE,
+    StatusClass,
+    classify,
+    is_final,
+    lookup,
+    status_text,
+)
 
 
 @pytest.mark.parametrize(

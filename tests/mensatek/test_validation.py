@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from mensatek.errors import FieldProblem
-from mensatek.macros import Macro, decode_pdf_base64, macro_problems, parse_macros
-from mensatek.requests import (
+from certsms.mensatek.errors import FieldProblem
+from certsms.mensatek.macros import Macro, decode_pdf_base64, macro_problems, parse_macros
+from certsms.mensatek.requests import (
     CancelRequest,
     CertificateRequest,
     Recipient,
@@ -20,7 +20,7 @@ from mensatek.requests import (
     SendRequest,
     UploadRequest,
 )
-from mensatek.validation import (
+from certsms.mensatek.validation import (
     count_recipients,
     future_problem,
     recipient_count_problem,

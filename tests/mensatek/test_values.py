@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from mensatek.values import FALSE_STRINGS, TRUE_STRINGS, parse_bool
+from certsms.mensatek.values import FALSE_STRINGS, TRUE_STRINGS, parse_bool
 
 
 @pytest.mark.parametrize(

@@ -10,12 +10,12 @@ import time
 
 import requests
 
-from config.settings import Settings
-from sandbox import SandboxConfig, SandboxServer
+from certsms.config.settings import Settings
+from certsms.sandbox import SandboxConfig, SandboxServer
+from certsms.worker.cli import build_parser
+from certsms.worker.commands.sandbox import config_from_args
+from certsms.worker.embedded_redis import free_port
 from tests.fixtures.sandbox import SandboxHandle, send_params
-from worker.cli import build_parser
-from worker.commands.sandbox import config_from_args
-from worker.embedded_redis import free_port
 
 
 def test_sandbox_cli_flags_become_config() -> None:
@@ -47,7 +47,7 @@ def test_sandbox_cli_runs_in_foreground_until_signalled() -> None:
     """The command prints a SANDBOX banner with the base URL, serves, and stops on SIGTERM."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "worker.cli", "sandbox", "--port", str(port)],
+        [sys.executable, "-m", "certsms.worker.cli", "sandbox", "--port", str(port)],
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},

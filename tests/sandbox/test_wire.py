@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from sandbox import SandboxConfig
-from sandbox.config import ConfigUpdateError
+from certsms.sandbox import SandboxConfig
+from certsms.sandbox.config import ConfigUpdateError
+from certsms.worker.cli import build_parser
+from certsms.worker.commands.sandbox import config_from_args
 from tests.fixtures.sandbox import SandboxHandle, send_params
-from worker.cli import build_parser
-from worker.commands.sandbox import config_from_args
 
 PHONES = ["34600000001", "34600000002"]
 AS_JSON = (

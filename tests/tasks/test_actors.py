@@ -11,16 +11,16 @@ from typing import Any
 import pytest
 from dramatiq.message import Message
 
-import tasks
-from mensatek.dates import MADRID
-from mensatek.errors import InvalidRequest
+from certsms import tasks
+from certsms.mensatek.dates import MADRID
+from certsms.mensatek.errors import InvalidRequest
+from certsms.worker.deadletter import DeadLetters
+from certsms.worker.dramatiq_keys import messages_key
+from certsms.worker.errors import IdempotencyConflict
+from certsms.worker.jobs import JobStatus
+from certsms.worker.runtime import Runtime
 from tests.fixtures.jobs import record_of, wait_for, wait_status
 from tests.fixtures.sandbox import send_params
-from worker.deadletter import DeadLetters
-from worker.dramatiq_keys import messages_key
-from worker.errors import IdempotencyConflict
-from worker.jobs import JobStatus
-from worker.runtime import Runtime
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-import tasks
+from certsms import tasks
+from certsms.worker.guard import ProviderGuard
+from certsms.worker.jobs import JobStatus
 from tests.fixtures.jobs import record_of, wait_for, wait_status
 from tests.fixtures.sandbox import send_params
-from worker.guard import ProviderGuard
-from worker.jobs import JobStatus
 
 INTERVAL_S = 1
 
@@ -24,7 +24,7 @@ def credit_settings(jobs_settings):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def credit_runtime(credit_settings):  # type: ignore[no-untyped-def]
     """The broker set up with the credit settings (actors imported)."""
-    from tasks.boot import setup
+    from certsms.tasks.boot import setup
 
     return setup(credit_settings)
 

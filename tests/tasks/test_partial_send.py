@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import tasks
+from certsms import tasks
 from tests.fixtures.jobs import record_of, wait_for, wait_status
 from tests.fixtures.sandbox import send_params
 

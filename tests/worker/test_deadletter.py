@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from worker.deadletter import DeadLetters
-from worker.dramatiq_keys import queue_key
-from worker.jobs.contract import CALLBACKS_QUEUE, callback_message
-from worker.runtime import Runtime
+from certsms.worker.deadletter import DeadLetters
+from certsms.worker.dramatiq_keys import queue_key
+from certsms.worker.jobs.contract import CALLBACKS_QUEUE, callback_message
+from certsms.worker.runtime import Runtime
 
 
 def test_dead_callbacks_are_listed_shown_and_retried(jobs_runtime: Runtime) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis
 
-from worker.embedded_redis import EmbeddedRedis
+from certsms.worker.embedded_redis import EmbeddedRedis
 
 
 def test_embedded_redis_serves_commands_on_its_own_port(redis_server: EmbeddedRedis) -> None:

@@ -10,13 +10,13 @@ from pathlib import Path
 import dramatiq
 import pytest
 
-import tasks
-from config.settings import Settings
+from certsms import tasks
+from certsms.config.settings import Settings
+from certsms.worker.evidence import EvidenceError, EvidenceStore, EvidenceUnavailable
+from certsms.worker.runtime import Runtime
 from tests.fixtures.jobs import wait_for
 from tests.fixtures.sandbox import SandboxHandle, send_params
 from tests.fixtures.web import make_zip
-from worker.evidence import EvidenceError, EvidenceStore, EvidenceUnavailable
-from worker.runtime import Runtime
 
 PHONE = "34600123456"
 
@@ -151,7 +151,7 @@ def test_evidence_cli_exit_codes(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """`certsms evidence JOB --json` reports the files; exit 1 once a hash no longer matches."""
-    from worker.cli import main
+    from certsms.worker.cli import main
 
     store = EvidenceStore(settings)
     stored = store.store(
@@ -239,7 +239,7 @@ def test_download_the_store_cannot_write_is_kept_not_downloaded_again(
 ) -> None:
     """The disk refuses the certificate after its download (the message's directory cannot
     be made): the ZIP is kept, later runs store it without a new request — 1 download."""
-    from tasks.boot import setup
+    from certsms.tasks.boot import setup
 
     certs = tmp_path / "certs"
     s = jobs_settings.model_copy(
@@ -287,8 +287,8 @@ def test_evidence_lag_is_the_age_of_the_oldest_certified_send(
     import redis as redis_lib
     from prometheus_client import REGISTRY
 
-    from worker.evidence import evidence_lag_s
-    from worker.jobs.store import JobStatus, JobStore
+    from certsms.worker.evidence import evidence_lag_s
+    from certsms.worker.jobs.store import JobStatus, JobStore
 
     assert isinstance(redis_client, redis_lib.Redis)
     store = JobStore(redis_client, settings)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import requests
 
-import tasks
+from certsms import tasks
+from certsms.worker.embedded_redis import free_port
 from tests.fixtures.jobs import wait_for, wait_status
 from tests.worker.commands.test_worker import _env, _Workers
-from worker.embedded_redis import free_port
 
 
 def test_worker_processes_expose_job_and_provider_metrics(

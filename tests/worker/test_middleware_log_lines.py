@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import structlog
 
-import tasks
-from config.logging import configure_logging
+from certsms import tasks
+from certsms.config.logging import configure_logging
 from tests.fixtures.jobs import wait_for, wait_status
 from tests.fixtures.sandbox import send_params
 

@@ -9,14 +9,14 @@ from typing import Any
 import dramatiq
 import pytest
 
-import tasks
+from certsms import tasks
+from certsms.worker.deadletter import DeadLetters
+from certsms.worker.dramatiq_keys import messages_key
+from certsms.worker.errors import InvalidTransition
+from certsms.worker.jobs.store import JobStatus
+from certsms.worker.runtime import Runtime
 from tests.fixtures.jobs import wait_for, wait_status
 from tests.fixtures.sandbox import send_params
-from worker.deadletter import DeadLetters
-from worker.dramatiq_keys import messages_key
-from worker.errors import InvalidTransition
-from worker.jobs.store import JobStatus
-from worker.runtime import Runtime
 
 SEND_QUEUE = "certsms.send"
 

@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 import redis
 
-from config.settings import Settings
+from certsms.config.settings import Settings
+from certsms.worker.jobs.store import JobStatus, JobStore
+from certsms.worker.maintenance import MaintenanceRunner
+from certsms.worker.poller import ReportPoller
 from tests.fixtures.jobs import record_of, wait_status
 from tests.fixtures.maintenance import SEND_PAYLOAD, TestClock
 from tests.fixtures.sandbox import SandboxHandle
-from worker.jobs.store import JobStatus, JobStore
-from worker.maintenance import MaintenanceRunner
-from worker.poller import ReportPoller
 
 REPORT = "GetReportSMSCERTIFICADO"
 
@@ -35,7 +35,7 @@ def maintenance_settings(jobs_settings: Settings) -> Settings:
 
 
 def _sent_jobs(store: JobStore, n: int) -> list[str]:
-    from tasks import enqueue_send
+    from certsms.tasks import enqueue_send
 
     jobs = [enqueue_send(SEND_PAYLOAD) for _ in range(n)]
     return [wait_status(store, job_id, "sent").id for job_id in jobs]

@@ -10,14 +10,14 @@ import pytest
 import redis
 from pydantic import SecretStr
 
-from config.settings import Settings
+from certsms.config.settings import Settings
+from certsms.worker.dramatiq_keys import broker_namespace, messages_key
+from certsms.worker.jobs.store import JobStore
+from certsms.worker.poller import ReportPoller, status_source
 from tests.fixtures.jobs import JOB_OVERRIDES, record_of, wait_for, wait_status
 from tests.fixtures.maintenance import MAINTENANCE_OVERRIDES, SEND_PAYLOAD, TestClock
 from tests.fixtures.sandbox import SandboxHandle
 from tests.fixtures.web import CALLBACK_PASSWORD, CALLBACK_USER, WebServer
-from worker.dramatiq_keys import broker_namespace, messages_key
-from worker.jobs.store import JobStore
-from worker.poller import ReportPoller, status_source
 
 REPORT = "GetReportSMSCERTIFICADO"
 
@@ -46,9 +46,9 @@ def test_poller_finishes_jobs_whose_callbacks_were_dropped(
 ) -> None:
     """With 40 % of callbacks dropped every job still reaches evidence_stored; only silent
     jobs are polled, and only after the grace period."""
-    from tasks import enqueue_send
-    from tasks.boot import setup
-    from worker.web import create_app
+    from certsms.tasks import enqueue_send
+    from certsms.tasks.boot import setup
+    from certsms.worker.web import create_app
 
     assert status_source(both_settings) == "both"
     runtime = setup(both_settings)

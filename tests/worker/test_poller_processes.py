@@ -12,11 +12,13 @@ from pathlib import Path
 
 import redis
 
-from config.settings import Settings
+from certsms.config.settings import Settings
+from certsms.worker.jobs.store import JobStore
 from tests.fixtures.jobs import wait_for, wait_status
 from tests.fixtures.maintenance import SEND_PAYLOAD
 from tests.fixtures.sandbox import SandboxHandle
-from worker.jobs.store import JobStore
+
+CLI = [sys.executable, "-m", "certsms.worker.cli"]
 
 STEP_S = 2
 
@@ -41,7 +43,16 @@ def _start(settings: Settings, tmp_path: Path, index: int) -> subprocess.Popen[b
     )
     out = (tmp_path / f"worker-{index}.log").open("ab")
     return subprocess.Popen(
-        [sys.executable, "-m", "worker.cli", "worker", "--processes", "1", "--threads", "2"],
+        [
+            sys.executable,
+            "-m",
+            "certsms.worker.cli",
+            "worker",
+            "--processes",
+            "1",
+            "--threads",
+            "2",
+        ],
         env=env,
         stdout=out,
         stderr=subprocess.STDOUT,
@@ -53,7 +64,7 @@ def test_poller_two_worker_processes_poll_each_message_once_per_step(
     sandbox_settings: Settings, sandbox: SandboxHandle, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
     """With two worker processes, consecutive polls of one message are a whole step apart."""
-    from tasks import enqueue
+    from certsms.tasks import enqueue
 
     sandbox.configure(repeat_window_s=0.0)  # polls every 2 s would look like spam otherwise
     procs = [_start(sandbox_settings, tmp_path, i) for i in range(2)]

@@ -7,9 +7,9 @@ import time
 
 import redis
 
-from worker.dramatiq_keys import acks_key, heartbeats_key, messages_key, queue_key
-from worker.redelivery import Sweeper
-from worker.redis_client import RedisClock
+from certsms.worker.dramatiq_keys import acks_key, heartbeats_key, messages_key, queue_key
+from certsms.worker.redelivery import Sweeper
+from certsms.worker.redis_client import RedisClock
 
 NS = "certsms-test:dramatiq"
 

@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 import redis
 
-from config.errors import ConfigError
-from config.settings import Settings
+from certsms.config.errors import ConfigError
+from certsms.config.settings import Settings
+from certsms.worker.commands.stack import Stack
+from certsms.worker.embedded_redis import EmbeddedRedis
+from certsms.worker.jobs.store import JobStatus, JobStore
+from certsms.worker.redis_client import check_durability, ensure_durable
 from tests.fixtures.jobs import wait_for
 from tests.fixtures.sandbox import SandboxHandle, send_params
-from worker.commands.stack import Stack
-from worker.embedded_redis import EmbeddedRedis
-from worker.jobs.store import JobStatus, JobStore
-from worker.redis_client import check_durability, ensure_durable
 
 SEND = "EnviarSMSCERTIFICADO"
 FAST = {

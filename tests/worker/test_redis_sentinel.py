@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 import redis
 
-from config.errors import ConfigError
-from config.settings import Settings
+from certsms.config.errors import ConfigError
+from certsms.config.settings import Settings
+from certsms.worker.commands.stack import Stack
+from certsms.worker.embedded_redis import EmbeddedRedis, free_port, redis_server_binary
+from certsms.worker.jobs.store import JobStatus
+from certsms.worker.redis_client import redis_target
 from tests.fixtures.jobs import wait_for
 from tests.fixtures.sandbox import SandboxHandle, send_params
 from tests.worker.test_redis_durability import FAST, SEND, drive_to_evidence, sends_per_message
-from worker.commands.stack import Stack
-from worker.embedded_redis import EmbeddedRedis, free_port, redis_server_binary
-from worker.jobs.store import JobStatus
-from worker.redis_client import redis_target
 
 MASTER = "mymaster"
 

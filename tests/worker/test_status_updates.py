@@ -11,13 +11,11 @@ from typing import Any
 import pytest
 import redis
 
-from config.settings import Settings
-from mensatek.status import StatusClass
-from tests.fixtures.jobs import record_of
-from tests.fixtures.web import make_zip
-from worker.evidence import EvidenceStore
-from worker.jobs.store import JobStatus, JobStore
-from worker.status_updates import (
+from certsms.config.settings import Settings
+from certsms.mensatek.status import StatusClass
+from certsms.worker.evidence import EvidenceStore
+from certsms.worker.jobs.store import JobStatus, JobStore
+from certsms.worker.status_updates import (
     apply_recipient_status,
     certificate_downloaded,
     derive_job_status,
@@ -26,6 +24,8 @@ from worker.status_updates import (
     library_files_to_delete,
     process_callback_fields,
 )
+from tests.fixtures.jobs import record_of
+from tests.fixtures.web import make_zip
 
 A, B = "34600123456", "34611222333"
 MSG = 10573758

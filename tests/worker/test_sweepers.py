@@ -9,14 +9,14 @@ import pytest
 import redis
 import structlog
 
-from config.settings import Settings
+from certsms.config.settings import Settings
+from certsms.worker import metrics
+from certsms.worker.jobs.store import JobStatus, JobStore
+from certsms.worker.maintenance import process_id
+from certsms.worker.sweepers import Sweepers, beat
 from tests.fixtures.jobs import last_json, record_of, wait_status
 from tests.fixtures.maintenance import SEND_PAYLOAD
 from tests.fixtures.sandbox import SandboxHandle
-from worker import metrics
-from worker.jobs.store import JobStatus, JobStore
-from worker.maintenance import process_id
-from worker.sweepers import Sweepers, beat
 
 
 def _in_flight(store: JobStore, job_id: str, *, worker_id: str, age_s: float) -> None:
@@ -56,7 +56,7 @@ def test_sweeper_in_flight_with_dead_worker_becomes_uncertain(
     assert store.status("alive") == JobStatus.IN_FLIGHT
     assert store.status("young") == JobStatus.IN_FLIGHT
     # the operator sees it with what is known
-    from worker.cli import main
+    from certsms.worker.cli import main
 
     for name, value in {
         "REDIS_URL": maintenance_settings.redis_url,
@@ -73,8 +73,8 @@ def test_sweeper_in_flight_with_dead_worker_becomes_uncertain(
 
 def _certified_without_evidence(store: JobStore, sandbox: SandboxHandle) -> tuple[str, int]:
     """A real certified send whose certificate download was lost."""
-    from tasks import enqueue_send
-    from worker.status_updates import apply_recipient_status
+    from certsms.tasks import enqueue_send
+    from certsms.worker.status_updates import apply_recipient_status
 
     job_id = enqueue_send({**SEND_PAYLOAD, "Destinatarios": [{"Movil": "34600000001"}]})
     message_id = wait_status(store, job_id, "sent").idmensaje
@@ -142,7 +142,7 @@ def test_sweeper_stalled_queued_job_is_requeued_once(
     redis_client: redis.Redis,
 ) -> None:
     """A queued job whose message vanished is re-queued once with the reason; then left."""
-    from tasks import enqueue_send
+    from certsms.tasks import enqueue_send
 
     store = JobStore(redis_client, maintenance_settings)
     lost = enqueue_send(SEND_PAYLOAD)
@@ -168,8 +168,8 @@ def test_sweeper_stalled_queued_job_is_requeued_once(
 
 def test_maintenance_lease_outlasts_one_poll_batch() -> None:
     """The leader's lease is longer than a full poll batch at the query budget."""
-    from config.settings import Settings
-    from worker.maintenance import lease_ttl_s
+    from certsms.config.settings import Settings
+    from certsms.worker.maintenance import lease_ttl_s
 
     settings = Settings(poller_batch_size=50, rate_limit_query_per_s=1.0)
     assert lease_ttl_s(settings) >= 50 / 1.0

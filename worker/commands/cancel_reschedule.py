@@ -16,7 +16,7 @@ import argparse
 import sys
 from typing import Any
 
-from worker.commands.common import EXIT_BAD_INPUT, EXIT_OK, BadInput, NotFound, print_json
+from certsms.worker.commands.common import EXIT_BAD_INPUT, EXIT_OK, BadInput, NotFound, print_json
 
 CHANGEABLE = frozenset({"queued", "scheduled"})
 """The statuses a send can still be cancelled or moved from."""
@@ -52,11 +52,11 @@ def _payload(store: Any, target: str, *, job: bool, message: bool, kind: str) ->
 
 
 def _run(kind: str, args: argparse.Namespace) -> int:
-    from mensatek.errors import InvalidRequest
-    from tasks.producer import enqueue, job_status
-    from worker.commands.jobs import _settings
-    from worker.jobs.store import JobStore
-    from worker.runtime import setup
+    from certsms.mensatek.errors import InvalidRequest
+    from certsms.tasks.producer import enqueue, job_status
+    from certsms.worker.commands.jobs import _settings
+    from certsms.worker.jobs.store import JobStore
+    from certsms.worker.runtime import setup
 
     rt = setup(_settings())
     store = JobStore(rt.redis, rt.settings)

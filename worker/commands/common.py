@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 import sys
 
-from config.errors import CertsmsError
-from config.logging import configure_logging
-from config.settings import Settings, load_settings
+from certsms.config.errors import CertsmsError
+from certsms.config.logging import configure_logging
+from certsms.config.settings import Settings, load_settings
 
 EXIT_OK = 0
 EXIT_FAILURE = 1

@@ -11,7 +11,7 @@ import getpass
 import sys
 from typing import Any
 
-from worker.commands.common import EXIT_OK, BadInput, print_json
+from certsms.worker.commands.common import EXIT_OK, BadInput, print_json
 
 
 def register(subparsers: Any) -> None:
@@ -40,7 +40,7 @@ def register(subparsers: Any) -> None:
 
 
 def _hash_password(args: argparse.Namespace) -> int:
-    from worker.web.console.users import hash_password
+    from certsms.worker.web.console.users import hash_password
 
     if any(c in args.name for c in ",=:") or not args.name.strip():
         raise BadInput("NAME: must be non-empty, without ',', '=' or ':'")

@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mensatek.client import MensatekClient
-from mensatek.errors import MensatekError
-from worker.commands.common import EXIT_FAILURE, command_settings, print_json
-from worker.guard import GuardDelay, ProviderGuard
-from worker.redis_client import redis_client
+from certsms.mensatek.client import MensatekClient
+from certsms.mensatek.errors import MensatekError
+from certsms.worker.commands.common import EXIT_FAILURE, command_settings, print_json
+from certsms.worker.guard import GuardDelay, ProviderGuard
+from certsms.worker.redis_client import redis_client
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -34,10 +34,10 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from config.errors import CertsmsError
+from certsms.config.errors import CertsmsError
 
 if TYPE_CHECKING:
-    from worker.commands.stack import Stack
+    from certsms.worker.commands.stack import Stack
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 CALLBACK_USER = "mensatek"
@@ -91,7 +91,7 @@ def example(name: str) -> dict[str, Any]:
 
 def provider_date(moment: datetime) -> str:
     """``YYYY-MM-DD HH:MM`` in Madrid time (the provider's ``Fecha``)."""
-    from mensatek.dates import to_provider_datetime
+    from certsms.mensatek.dates import to_provider_datetime
 
     return to_provider_datetime(moment)
 
@@ -102,11 +102,11 @@ def running_stack(var_dir: Path, pace: Pace, *, threads: int) -> Iterator[Stack]
     """Redis, sandbox, web and worker up for the ``with`` block; all stopped after it."""
     from pydantic import SecretStr
 
-    from config.logging import configure_logging
-    from config.settings import load_settings
-    from sandbox import SandboxConfig, SandboxServer
-    from worker.commands.stack import running_stack as stack_of
-    from worker.embedded_redis import EmbeddedRedis
+    from certsms.config.logging import configure_logging
+    from certsms.config.settings import load_settings
+    from certsms.sandbox import SandboxConfig, SandboxServer
+    from certsms.worker.commands.stack import running_stack as stack_of
+    from certsms.worker.embedded_redis import EmbeddedRedis
 
     callback_password = "demo-" + str(int(time.time()))
     redis_server = EmbeddedRedis().start()
@@ -202,7 +202,7 @@ class Demo:
     """The walk-through; each step raises :class:`DemoFailed` if it does not end well."""
 
     def __init__(self, stack: Stack, display: Display, pace: Pace) -> None:
-        from worker.jobs.store import JobStore
+        from certsms.worker.jobs.store import JobStore
 
         self.stack = stack
         self.display = display
@@ -210,7 +210,7 @@ class Demo:
         self.store = JobStore(stack.redis, stack.settings)
 
     def enqueue(self, label: str, kind: str, payload: dict[str, Any]) -> Tracked:
-        from tasks import enqueue
+        from certsms.tasks import enqueue
 
         job = Tracked(label=label, job_id=enqueue(kind, payload, settings=self.stack.settings))
         self.display.jobs.append(job)
@@ -304,8 +304,8 @@ class Demo:
 
     # 3 --------------------------------------------------------------------------------
     def invalid(self) -> None:
-        from mensatek.errors import InvalidRequest
-        from tasks import enqueue
+        from certsms.mensatek.errors import InvalidRequest
+        from certsms.tasks import enqueue
 
         self.display.heading("3. An invalid payload is refused before anything is queued")
         try:
@@ -319,7 +319,7 @@ class Demo:
 
     # 4 --------------------------------------------------------------------------------
     def outage(self) -> None:
-        from worker.guard import ProviderGuard
+        from certsms.worker.guard import ProviderGuard
 
         self.display.heading("4. A provider outage: the breaker rides it out")
         guard = ProviderGuard(self.stack.redis, self.stack.settings)
@@ -362,7 +362,7 @@ class Demo:
 
     # end -------------------------------------------------------------------------------
     def evidence(self, jobs: list[Tracked]) -> list[str]:
-        from worker.evidence import EvidenceStore
+        from certsms.worker.evidence import EvidenceStore
 
         self.display.heading("Evidence")
         store = EvidenceStore(self.stack.settings)

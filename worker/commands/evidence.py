@@ -26,15 +26,15 @@ def run(args: argparse.Namespace) -> int:
     does not or there is no such job, 3 when Redis is down."""
     from redis import Redis
 
-    from worker.commands.common import (
+    from certsms.worker.commands.common import (
         EXIT_FAILURE,
         EXIT_OK,
         NotFound,
         command_settings,
         print_json,
     )
-    from worker.evidence import EvidenceStore
-    from worker.jobs.store import JobStore
+    from certsms.worker.evidence import EvidenceStore
+    from certsms.worker.jobs.store import JobStore
 
     settings = command_settings()
     store = EvidenceStore(settings)

@@ -6,10 +6,10 @@ import argparse
 import time
 from typing import Any
 
-from config.settings import Settings
-from worker.commands.common import command_settings
-from worker.guard import ProviderGuard
-from worker.redis_client import redis_client
+from certsms.config.settings import Settings
+from certsms.worker.commands.common import command_settings
+from certsms.worker.guard import ProviderGuard
+from certsms.worker.redis_client import redis_client
 
 
 def register(subparsers: Any) -> None:
@@ -41,7 +41,7 @@ def _show(args: argparse.Namespace) -> int:
     settings = command_settings()
     snap = _guard(settings).snapshot()
     if args.json:
-        from worker.commands.common import print_json
+        from certsms.worker.commands.common import print_json
 
         print_json(snap)
     else:
@@ -53,7 +53,7 @@ def _reset(args: argparse.Namespace) -> int:
     settings = command_settings()
     done = _guard(settings).reset(memo=args.memo)
     if args.json:
-        from worker.commands.common import print_json
+        from certsms.worker.commands.common import print_json
 
         print_json(done)
     else:

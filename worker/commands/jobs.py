@@ -12,7 +12,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from worker.commands.common import (
+from certsms.worker.commands.common import (
     EXIT_BAD_INPUT,
     EXIT_FAILURE,
     EXIT_OK,
@@ -20,7 +20,7 @@ from worker.commands.common import (
     NotFound,
     print_json,
 )
-from worker.commands.common import command_settings as _settings
+from certsms.worker.commands.common import command_settings as _settings
 
 
 def _read_payload(source: str) -> dict[str, Any]:
@@ -43,9 +43,9 @@ def _read_payload(source: str) -> dict[str, Any]:
 
 def cmd_enqueue(args: argparse.Namespace) -> int:
     """Validate and queue one job."""
-    from mensatek.errors import InvalidRequest
-    from tasks.producer import enqueue, job_status
-    from worker.errors import IdempotencyConflict
+    from certsms.mensatek.errors import InvalidRequest
+    from certsms.tasks.producer import enqueue, job_status
+    from certsms.worker.errors import IdempotencyConflict
 
     payload = _read_payload(args.file)
     settings = _settings()
@@ -78,7 +78,7 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Show one job record."""
-    from tasks.producer import job_status
+    from certsms.tasks.producer import job_status
 
     record = job_status(args.job_id, settings=_settings())
     if record is None:
@@ -125,9 +125,9 @@ def _since(text: str | None) -> float | None:
 
 def cmd_jobs(args: argparse.Namespace) -> int:
     """List jobs, newest first."""
-    from worker.jobs.contract import KINDS
-    from worker.jobs.store import JobStatus, JobStore
-    from worker.runtime import setup
+    from certsms.worker.jobs.contract import KINDS
+    from certsms.worker.jobs.store import JobStatus, JobStore
+    from certsms.worker.runtime import setup
 
     status = None
     if args.status:
@@ -163,9 +163,9 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 
 def cmd_dead(args: argparse.Namespace) -> int:
     """Dead letters: list, show, retry, purge."""
-    from worker.deadletter import DeadLetters
-    from worker.errors import JobError
-    from worker.runtime import setup
+    from certsms.worker.deadletter import DeadLetters
+    from certsms.worker.errors import JobError
+    from certsms.worker.runtime import setup
 
     rt = setup(_settings())
     letters = DeadLetters(rt.broker, rt.settings)
@@ -208,8 +208,8 @@ def cmd_dead(args: argparse.Namespace) -> int:
 
 def cmd_resolve(args: argparse.Namespace) -> int:
     """Settle an uncertain send: it was sent (with its idMensaje), or send it again."""
-    from worker.jobs.store import JobStatus, JobStore
-    from worker.runtime import setup
+    from certsms.worker.jobs.store import JobStatus, JobStore
+    from certsms.worker.runtime import setup
 
     settings = _settings()
     rt = setup(settings)
@@ -259,7 +259,7 @@ def cmd_resolve(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     """Add ``enqueue``, ``status``, ``jobs``, ``dead`` and ``resolve``."""
-    from worker.jobs.contract import KINDS
+    from certsms.worker.jobs.contract import KINDS
 
     p = subparsers.add_parser("enqueue", help="validate and queue a job from a JSON payload")
     p.add_argument("kind", choices=KINDS, metavar="KIND", help=f"one of {', '.join(KINDS)}")

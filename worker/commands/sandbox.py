@@ -17,8 +17,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from sandbox import SandboxConfig, SandboxServer
-from sandbox.config import ENV_PREFIX, ConfigUpdateError
+from certsms.sandbox import SandboxConfig, SandboxServer
+from certsms.sandbox.config import ENV_PREFIX, ConfigUpdateError
 
 # The command's defaults where they differ from SandboxConfig's (a server for people).
 CLI_DEFAULTS: dict[str, Any] = {"port": 8765, "progression_interval_s": 3.0}

@@ -19,13 +19,13 @@ from typing import Any
 import dramatiq
 import requests
 
-from config.settings import Settings
-from sandbox import SandboxServer
-from tasks.boot import setup
-from worker.jobs.store import JobStore
-from worker.runtime import Runtime
-from worker.web import create_app
-from worker.web.serving import create_edge_server
+from certsms.config.settings import Settings
+from certsms.sandbox import SandboxServer
+from certsms.tasks.boot import setup
+from certsms.worker.jobs.store import JobStore
+from certsms.worker.runtime import Runtime
+from certsms.worker.web import create_app
+from certsms.worker.web.serving import create_edge_server
 
 CALLBACK_PATH = "/callbacks/mensatek"
 

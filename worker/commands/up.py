@@ -28,9 +28,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from config.errors import CertsmsError
-from config.settings import DEFAULT_BASE_URL, load_settings
-from worker.embedded_redis import free_port, redis_server_argv, redis_server_binary
+from certsms.config.errors import CertsmsError
+from certsms.config.settings import DEFAULT_BASE_URL, load_settings
+from certsms.worker.embedded_redis import free_port, redis_server_argv, redis_server_binary
 
 SANDBOX_USER = "demo"
 SANDBOX_TOKEN = "demo-token"
@@ -59,7 +59,7 @@ class Plan:
 
 
 def _certsms() -> str:
-    return shlex.quote(sys.executable) + " -m worker.cli"
+    return shlex.quote(sys.executable) + " -m certsms.worker.cli"
 
 
 def worker_command(args: argparse.Namespace) -> str:

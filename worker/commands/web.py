@@ -40,9 +40,9 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the app from the environment and serve it until interrupted."""
-    from config.settings import load_settings
-    from worker.web.serving import create_edge_server
-    from worker.web.wsgi import build
+    from certsms.config.settings import load_settings
+    from certsms.worker.web.serving import create_edge_server
+    from certsms.worker.web.wsgi import build
 
     settings = load_settings()
     if args.routes:

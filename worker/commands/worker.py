@@ -16,16 +16,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from worker.jobs.contract import QUEUES
+from certsms.worker.jobs.contract import QUEUES
 
-BROKER_ENTRY = "tasks.boot:boot_worker_process"
+BROKER_ENTRY = "certsms.tasks.boot:boot_worker_process"
 
 
 def dramatiq_argv(args: argparse.Namespace) -> list[str]:
     """The argument list handed to dramatiq's CLI."""
     argv = [
         BROKER_ENTRY,
-        "tasks.actors",
+        "certsms.tasks.actors",
         "--processes",
         str(args.processes),
         "--threads",
@@ -63,24 +63,24 @@ def run(args: argparse.Namespace) -> int:
     from dramatiq.cli import main as dramatiq_main
     from dramatiq.cli import make_argument_parser
 
-    from config.settings import load_settings
+    from certsms.config.settings import load_settings
 
     settings = load_settings()
     settings.require_provider_credentials()
     try:
-        from config.logging import configure_logging
+        from certsms.config.logging import configure_logging
 
         configure_logging(settings)
     except ImportError:  # pragma: no cover
         pass
-    from worker.redis_client import ensure_durable, redis_client
+    from certsms.worker.redis_client import ensure_durable, redis_client
 
     ensure_durable(redis_client(settings, retry_window_s=0), settings, process="worker")
     if settings.worker_metrics_port:
         prepare_metrics_dir(settings.worker_metrics_host, settings.worker_metrics_port)
         from redis import Redis
 
-        from worker.metrics import QueueStateCollector, serve_metrics
+        from certsms.worker.metrics import QueueStateCollector, serve_metrics
 
         serve_metrics(
             settings.worker_metrics_host,

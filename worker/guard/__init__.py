@@ -5,13 +5,13 @@ rejection budget and a query cache, all shared through Redis by every process
 on every host. Actors call :meth:`ProviderGuard.call`.
 """
 
-from worker.guard.breaker import Breaker
-from worker.guard.cache import JSON_CODEC, Codec, QueryCache
-from worker.guard.errors import DelayReason, GuardDelay, RepeatedRejection
-from worker.guard.guard import ProviderGuard, is_unhealthy
-from worker.guard.limiter import Budget, Grant, RateLimiter
-from worker.guard.memo import NOT_MEMOISED, FailureMemo, fingerprint
-from worker.guard.rejections import RejectionBudget
+from certsms.worker.guard.breaker import Breaker
+from certsms.worker.guard.cache import JSON_CODEC, Codec, QueryCache
+from certsms.worker.guard.errors import DelayReason, GuardDelay, RepeatedRejection
+from certsms.worker.guard.guard import ProviderGuard, is_unhealthy
+from certsms.worker.guard.limiter import Budget, Grant, RateLimiter
+from certsms.worker.guard.memo import NOT_MEMOISED, FailureMemo, fingerprint
+from certsms.worker.guard.rejections import RejectionBudget
 
 __all__ = [
     "JSON_CODEC",

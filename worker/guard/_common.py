@@ -7,14 +7,14 @@ from importlib import resources
 
 from redis import Redis
 
-from config.settings import Settings
+from certsms.config.settings import Settings
 
 Clock = Callable[[], float]
 
 
 def load_script(name: str) -> str:
     """The text of a Lua script shipped as package data next to this module."""
-    return resources.files("worker.guard").joinpath(name).read_text(encoding="utf-8")
+    return resources.files("certsms.worker.guard").joinpath(name).read_text(encoding="utf-8")
 
 
 def now_arg(clock: Clock | None) -> str:

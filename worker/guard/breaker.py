@@ -17,10 +17,10 @@ import structlog
 from redis import Redis
 from redis.client import Pipeline
 
-from config.settings import Settings
-from worker import metrics
-from worker.guard._common import Clock, load_script, now_arg, request_budget_s, text
-from worker.guard.errors import GuardDelay
+from certsms.config.settings import Settings
+from certsms.worker import metrics
+from certsms.worker.guard._common import Clock, load_script, now_arg, request_budget_s, text
+from certsms.worker.guard.errors import GuardDelay
 
 _STATE_VALUE = {"opened": 2, "half_opened": 1, "closed": 0}
 

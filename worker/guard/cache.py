@@ -14,8 +14,8 @@ from typing import Any, Generic, TypeVar
 from redis import Redis
 from redis.client import Pipeline
 
-from config.settings import Settings
-from worker.guard._common import text
+from certsms.config.settings import Settings
+from certsms.worker.guard._common import text
 
 T = TypeVar("T")
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from mensatek.results import ReportEntry, ReportResult
-from worker.guard.cache import Codec
+from certsms.mensatek.results import ReportEntry, ReportResult
+from certsms.worker.guard.cache import Codec
 
 
 def report_cache_key(message_id: int | str) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from mensatek.errors import LocalRejection
+from certsms.mensatek.errors import LocalRejection
 
 DelayReason = Literal[
     "breaker_open", "rate_limited", "rejection_budget", "range_interval", "single_flight"

@@ -34,23 +34,23 @@ from typing import Any, TypeVar
 import structlog
 from redis import Redis
 
-from config.settings import Settings
-from mensatek.errors import (
+from certsms.config.settings import Settings
+from certsms.mensatek.errors import (
     AuthenticationFailed,
     InsufficientCredits,
     MensatekError,
     ProviderRejected,
 )
-from mensatek.retrying import gated_attempts, is_unhealthy
-from worker import metrics
-from worker.guard._common import Clock, redis_now_s, request_budget_s
-from worker.guard.breaker import Breaker
-from worker.guard.cache import JSON_CODEC, Codec, QueryCache
-from worker.guard.errors import GuardDelay
-from worker.guard.limiter import Budget, Fence, FenceLost, RateLimiter, budget_rate_per_s
-from worker.guard.memo import FailureMemo
-from worker.guard.memo import fingerprint as fingerprint_digest
-from worker.guard.rejections import RejectionBudget
+from certsms.mensatek.retrying import gated_attempts, is_unhealthy
+from certsms.worker import metrics
+from certsms.worker.guard._common import Clock, redis_now_s, request_budget_s
+from certsms.worker.guard.breaker import Breaker
+from certsms.worker.guard.cache import JSON_CODEC, Codec, QueryCache
+from certsms.worker.guard.errors import GuardDelay
+from certsms.worker.guard.limiter import Budget, Fence, FenceLost, RateLimiter, budget_rate_per_s
+from certsms.worker.guard.memo import FailureMemo
+from certsms.worker.guard.memo import fingerprint as fingerprint_digest
+from certsms.worker.guard.rejections import RejectionBudget
 
 log = structlog.get_logger(__name__)
 

@@ -45,10 +45,10 @@ from enum import StrEnum
 import structlog
 from redis import Redis
 
-from config.settings import Settings
-from worker import metrics
-from worker.guard._common import Clock, load_script, now_arg, text
-from worker.guard.errors import GuardDelay
+from certsms.config.settings import Settings
+from certsms.worker import metrics
+from certsms.worker.guard._common import Clock, load_script, now_arg, text
+from certsms.worker.guard.errors import GuardDelay
 
 log = structlog.get_logger(__name__)
 

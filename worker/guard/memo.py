@@ -23,11 +23,16 @@ from collections.abc import Mapping
 import structlog
 from redis import Redis
 
-from config.settings import Settings
-from mensatek.errors import AuthenticationFailed, InsufficientCredits, NotFound, ProviderRejected
-from worker import metrics
-from worker.guard._common import text
-from worker.guard.errors import RepeatedRejection
+from certsms.config.settings import Settings
+from certsms.mensatek.errors import (
+    AuthenticationFailed,
+    InsufficientCredits,
+    NotFound,
+    ProviderRejected,
+)
+from certsms.worker import metrics
+from certsms.worker.guard._common import text
+from certsms.worker.guard.errors import RepeatedRejection
 
 log = structlog.get_logger(__name__)
 

@@ -13,9 +13,9 @@ import structlog
 from redis import Redis
 from redis.client import Pipeline
 
-from config.settings import Settings
-from worker.guard._common import Clock, load_script, now_arg
-from worker.guard.errors import GuardDelay
+from certsms.config.settings import Settings
+from certsms.worker.guard._common import Clock, load_script, now_arg
+from certsms.worker.guard.errors import GuardDelay
 
 log = structlog.get_logger(__name__)
 

@@ -1,8 +1,8 @@
 """Job records, their store, idempotency keys, the message contract and the producer."""
 
-from worker.jobs.idempotency import Claim, IdempotencyKeys, payload_hash
-from worker.jobs.record import JobRecord, RecipientState
-from worker.jobs.store import (
+from certsms.worker.jobs.idempotency import Claim, IdempotencyKeys, payload_hash
+from certsms.worker.jobs.record import JobRecord, RecipientState
+from certsms.worker.jobs.store import (
     RANK,
     SETTLED,
     JobStatus,

@@ -38,8 +38,8 @@ from typing import Any
 
 from dramatiq.message import Message
 
-from mensatek.requests import KINDS as REQUEST_KINDS
-from worker.errors import MalformedMessage
+from certsms.mensatek.requests import KINDS as REQUEST_KINDS
+from certsms.worker.errors import MalformedMessage
 
 CONTRACT_VERSION = 1
 

@@ -35,11 +35,11 @@ from typing import Any
 
 import structlog
 
-from config.settings import Settings
-from mensatek.errors import FieldProblem, InvalidRequest
-from mensatek.payloads import request_from_payload
-from worker.jobs.contract import job_id_problem
-from worker.jobs.store import JobRecord, JobStatus, JobStore
+from certsms.config.settings import Settings
+from certsms.mensatek.errors import FieldProblem, InvalidRequest
+from certsms.mensatek.payloads import request_from_payload
+from certsms.worker.jobs.contract import job_id_problem
+from certsms.worker.jobs.store import JobRecord, JobStatus, JobStore
 
 log = structlog.get_logger(__name__)
 

@@ -34,9 +34,9 @@ from typing import Any, cast
 
 import redis
 
-from config.settings import Settings
-from worker.errors import IdempotencyConflict
-from worker.jobs.status import JobStatus
+from certsms.config.settings import Settings
+from certsms.worker.errors import IdempotencyConflict
+from certsms.worker.jobs.status import JobStatus
 
 #: How long a claim whose job record is missing is still honoured (its producer is
 #: between the claim and the record); after that the key is taken over.

@@ -44,15 +44,15 @@ import redis
 import structlog
 from dramatiq.message import Message
 
-from config.settings import Settings
-from mensatek.errors import FieldProblem, InvalidRequest
-from mensatek.payloads import request_from_payload
-from mensatek.requests import SendRequest
-from mensatek.validation import MAX_RECIPIENTS_PER_SEND, recipient_count_problem
-from worker import metrics
-from worker.errors import JobNotFound
-from worker.jobs.contract import KINDS, JobMessage, callback_message, job_message
-from worker.jobs.held_sends import (
+from certsms.config.settings import Settings
+from certsms.mensatek.errors import FieldProblem, InvalidRequest
+from certsms.mensatek.payloads import request_from_payload
+from certsms.mensatek.requests import SendRequest
+from certsms.mensatek.validation import MAX_RECIPIENTS_PER_SEND, recipient_count_problem
+from certsms.worker import metrics
+from certsms.worker.errors import JobNotFound
+from certsms.worker.jobs.contract import KINDS, JobMessage, callback_message, job_message
+from certsms.worker.jobs.held_sends import (
     TARGET_KINDS,
     JobTarget,
     check_target,
@@ -60,8 +60,8 @@ from worker.jobs.held_sends import (
     try_local,
     validate_target,
 )
-from worker.jobs.idempotency import IdempotencyKeys
-from worker.jobs.store import JobStatus, JobStore
+from certsms.worker.jobs.idempotency import IdempotencyKeys
+from certsms.worker.jobs.store import JobStatus, JobStore
 
 log = structlog.get_logger(__name__)
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from worker.jobs.status import JobStatus
+from certsms.worker.jobs.status import JobStatus
 
 
 @dataclass(frozen=True)

@@ -51,20 +51,20 @@ from typing import Any, cast
 
 import redis
 
-from config.settings import Settings
-from worker.errors import JobError
-from worker.jobs.contract import job_id_problem
-from worker.jobs.fields import encode, utc_now_iso
-from worker.jobs.recipients import RecipientChange, supersedes
-from worker.jobs.record import JobRecord, RecipientState
-from worker.jobs.status import RANK, SETTLED, JobStatus
-from worker.jobs.transition import (
+from certsms.config.settings import Settings
+from certsms.worker.errors import JobError
+from certsms.worker.jobs.contract import job_id_problem
+from certsms.worker.jobs.fields import encode, utc_now_iso
+from certsms.worker.jobs.recipients import RecipientChange, supersedes
+from certsms.worker.jobs.record import JobRecord, RecipientState
+from certsms.worker.jobs.status import RANK, SETTLED, JobStatus
+from certsms.worker.jobs.transition import (
     TRANSITION_LUA,
     TransitionResult,
     transition_args,
     transition_result,
 )
-from worker.redis_client import wait_for_replicas
+from certsms.worker.redis_client import wait_for_replicas
 
 __all__ = [
     "RANK",

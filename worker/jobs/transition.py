@@ -15,9 +15,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from config.settings import Settings
-from worker.jobs.fields import encode, utc_now_iso
-from worker.jobs.status import RANK, JobStatus
+from certsms.config.settings import Settings
+from certsms.worker.jobs.fields import encode, utc_now_iso
+from certsms.worker.jobs.status import RANK, JobStatus
 
 _EVENT_FIELDS = ("attempt", "idmensaje", "res", "error_class", "reason", "source")
 

@@ -39,8 +39,8 @@ evidence completion, library file deletion), :mod:`~worker.status_updates.replie
 :mod:`~worker.status_updates.kept` (callbacks kept until their job can take them).
 """
 
-from worker.status_updates._shared import Enqueue, Match, find_job, match_job
-from worker.status_updates.certificates import (
+from certsms.worker.status_updates._shared import Enqueue, Match, find_job, match_job
+from certsms.worker.status_updates.certificates import (
     certificate_downloaded,
     certificate_trigger_key,
     complete_evidence,
@@ -48,8 +48,8 @@ from worker.status_updates.certificates import (
     library_files_to_delete,
     trigger_certificate,
 )
-from worker.status_updates.kept import KeptCallbacks
-from worker.status_updates.recipients import (
+from certsms.worker.status_updates.kept import KeptCallbacks
+from certsms.worker.status_updates.recipients import (
     FINAL_CLASSES,
     Outcome,
     apply_recipient_status,
@@ -58,7 +58,7 @@ from worker.status_updates.recipients import (
     expected_phones,
     refresh_job_status,
 )
-from worker.status_updates.replies import (
+from certsms.worker.status_updates.replies import (
     apply_attachment_event,
     apply_reply,
     inbox,

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from worker.jobs.store import JobStatus, JobStore
+from certsms.worker.jobs.store import JobStatus, JobStore
 
 Enqueue = Callable[[str, Mapping[str, Any], str | None], str]
 """``(kind, payload, idempotency_key) -> job id``: how a status update queues follow-up

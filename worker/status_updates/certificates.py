@@ -17,14 +17,14 @@ from typing import Any
 
 import structlog
 
-from mensatek.macros import parse_macros
-from mensatek.payloads import payload_recipients, stored_send_request
-from mensatek.phones import canonical_phone
-from mensatek.status import StatusClass
-from worker import metrics
-from worker.evidence import EvidenceStore, StoredEvidence
-from worker.jobs.store import JobStatus, JobStore, phone_digest
-from worker.status_updates._shared import Enqueue
+from certsms.mensatek.macros import parse_macros
+from certsms.mensatek.payloads import payload_recipients, stored_send_request
+from certsms.mensatek.phones import canonical_phone
+from certsms.mensatek.status import StatusClass
+from certsms.worker import metrics
+from certsms.worker.evidence import EvidenceStore, StoredEvidence
+from certsms.worker.jobs.store import JobStatus, JobStore, phone_digest
+from certsms.worker.status_updates._shared import Enqueue
 
 log = structlog.get_logger(__name__)
 

@@ -31,7 +31,7 @@ from typing import Any, cast
 
 import redis
 
-from config.settings import Settings
+from certsms.config.settings import Settings
 
 
 def body_digest(fields: Mapping[str, str]) -> str:

@@ -15,12 +15,12 @@ from typing import Any
 
 import structlog
 
-from mensatek.payloads import payload_recipients, stored_send_request
-from mensatek.status import StatusClass, classify
-from worker.jobs.store import RANK, JobStatus, JobStore, RecipientChange
-from worker.status_updates._shared import OUTCOME_PENDING, Enqueue, match_job
-from worker.status_updates.certificates import complete_evidence, trigger_certificate
-from worker.status_updates.kept import KeptCallbacks
+from certsms.mensatek.payloads import payload_recipients, stored_send_request
+from certsms.mensatek.status import StatusClass, classify
+from certsms.worker.jobs.store import RANK, JobStatus, JobStore, RecipientChange
+from certsms.worker.status_updates._shared import OUTCOME_PENDING, Enqueue, match_job
+from certsms.worker.status_updates.certificates import complete_evidence, trigger_certificate
+from certsms.worker.status_updates.kept import KeptCallbacks
 
 log = structlog.get_logger(__name__)
 

@@ -17,17 +17,17 @@ from typing import Any
 
 import structlog
 
-from mensatek.callbacks import (
+from certsms.mensatek.callbacks import (
     AttachmentEvent,
     InboundReply,
     StatusCallback,
     UnrecognisedCallback,
     read_callback,
 )
-from worker.jobs.store import JobStore
-from worker.status_updates._shared import OUTCOME_PENDING, Enqueue, find_job, match_job
-from worker.status_updates.kept import KeptCallbacks
-from worker.status_updates.recipients import Outcome, apply_recipient_status
+from certsms.worker.jobs.store import JobStore
+from certsms.worker.status_updates._shared import OUTCOME_PENDING, Enqueue, find_job, match_job
+from certsms.worker.status_updates.kept import KeptCallbacks
+from certsms.worker.status_updates.recipients import Outcome, apply_recipient_status
 
 log = structlog.get_logger(__name__)
 

@@ -9,7 +9,7 @@
     GET  /openapi.json         the OpenAPI 3.1 document
 """
 
-from mensatek.callbacks import (
+from certsms.mensatek.callbacks import (
     AttachmentEvent,
     Callback,
     CallbackInvalid,
@@ -17,8 +17,8 @@ from mensatek.callbacks import (
     StatusCallback,
     parse_callback,
 )
-from worker.web.app import check_web_settings, create_app
-from worker.web.serving import max_request_body_bytes, waitress_options
+from certsms.worker.web.app import check_web_settings, create_app
+from certsms.worker.web.serving import max_request_body_bytes, waitress_options
 
 __all__ = [  # noqa: RUF022 - grouped
     # app

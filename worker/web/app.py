@@ -20,12 +20,12 @@ from flask import Blueprint, Flask, Response, jsonify
 from redis import Redis
 from werkzeug.exceptions import HTTPException
 
-from config.errors import ConfigError
-from config.settings import Settings
-from worker.jobs.store import InvalidJobId
-from worker.redis_client import RETRY_ON, redis_client
-from worker.web import callbacks, console, health, intake, metrics_route, openapi
-from worker.web.context import EnqueueJob, QueueCallback, WebContext
+from certsms.config.errors import ConfigError
+from certsms.config.settings import Settings
+from certsms.worker.jobs.store import InvalidJobId
+from certsms.worker.redis_client import RETRY_ON, redis_client
+from certsms.worker.web import callbacks, console, health, intake, metrics_route, openapi
+from certsms.worker.web.context import EnqueueJob, QueueCallback, WebContext
 
 log = structlog.get_logger(__name__)
 

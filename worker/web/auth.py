@@ -24,8 +24,8 @@ from collections.abc import Callable
 
 import structlog
 
-from config.settings import Settings
-from worker import metrics
+from certsms.config.settings import Settings
+from certsms.worker import metrics
 
 log = structlog.get_logger(__name__)
 

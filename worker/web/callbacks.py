@@ -27,10 +27,10 @@ import structlog
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from mensatek.callbacks import SERVICE_EVENT, SERVICE_REPLY, SERVICE_STATUS, read_callback
-from worker import metrics
-from worker.web.auth import BASIC_CHALLENGE, callback_credentials_ok, refusal_log
-from worker.web.context import web_context
+from certsms.mensatek.callbacks import SERVICE_EVENT, SERVICE_REPLY, SERVICE_STATUS, read_callback
+from certsms.worker import metrics
+from certsms.worker.web.auth import BASIC_CHALLENGE, callback_credentials_ok, refusal_log
+from certsms.worker.web.context import web_context
 
 log = structlog.get_logger(__name__)
 

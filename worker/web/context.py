@@ -15,9 +15,9 @@ import dramatiq
 from flask import current_app
 from redis import Redis
 
-from config.settings import Settings
-from worker.jobs.producer import Producer
-from worker.jobs.store import JobStore
+from certsms.config.settings import Settings
+from certsms.worker.jobs.producer import Producer
+from certsms.worker.jobs.store import JobStore
 
 QueueCallback = Callable[[dict[str, str], str], str]
 """``(fields, received_at_iso) -> dramatiq message id``: durably queue one callback."""

@@ -13,7 +13,7 @@ from typing import Any
 import structlog
 from flask import Blueprint, Response, jsonify
 
-from worker.web.context import web_context
+from certsms.worker.web.context import web_context
 
 log = structlog.get_logger(__name__)
 
@@ -24,7 +24,7 @@ def breaker_state() -> str:
     """The provider breaker's state (``closed``/``open``/``half_open``) or ``unknown``."""
     context = web_context()
     try:
-        from worker.guard import ProviderGuard
+        from certsms.worker.guard import ProviderGuard
 
         snapshot: dict[str, Any] = ProviderGuard(context.redis, context.settings).snapshot()
     except Exception as exc:  # the guard is optional here; never fail the probe on it

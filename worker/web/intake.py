@@ -22,13 +22,13 @@ from flask import Blueprint, Response, request
 from pydantic import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from mensatek.errors import InvalidRequest
-from mensatek.validation import recipient_count_problem
-from worker.errors import IdempotencyConflict
-from worker.web.auth import BEARER_CHALLENGE, intake_credentials_ok, refusal_log
-from worker.web.console.data import SearchError, find_jobs
-from worker.web.context import web_context
-from worker.web.schemas import FieldProblem, ListQuery, check_payload, problems_of
+from certsms.mensatek.errors import InvalidRequest
+from certsms.mensatek.validation import recipient_count_problem
+from certsms.worker.errors import IdempotencyConflict
+from certsms.worker.web.auth import BEARER_CHALLENGE, intake_credentials_ok, refusal_log
+from certsms.worker.web.console.data import SearchError, find_jobs
+from certsms.worker.web.context import web_context
+from certsms.worker.web.schemas import FieldProblem, ListQuery, check_payload, problems_of
 
 log = structlog.get_logger(__name__)
 
@@ -43,7 +43,7 @@ _IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,200}$")
 def intake_kinds() -> tuple[str, ...]:
     """The job kinds the intake accepts (the request side's ``KINDS``)."""
     try:
-        from mensatek.requests import KINDS
+        from certsms.mensatek.requests import KINDS
     except ImportError:  # the request models have not landed: the documented list
         return (
             "send",

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from worker import metrics
-from worker.web.auth import BEARER_CHALLENGE, metrics_credentials_ok, refusal_log
-from worker.web.context import web_context
-from worker.web.health import breaker_state
+from certsms.worker import metrics
+from certsms.worker.web.auth import BEARER_CHALLENGE, metrics_credentials_ok, refusal_log
+from certsms.worker.web.context import web_context
+from certsms.worker.web.health import breaker_state
 
 bp = Blueprint("metrics", __name__)
 

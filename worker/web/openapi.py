@@ -16,8 +16,8 @@ from flask import Blueprint, Response, jsonify
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from mensatek.requests import KINDS
-from worker.web.schemas import (
+from certsms.mensatek.requests import KINDS
+from certsms.worker.web.schemas import (
     PAYLOAD_MODELS,
     Error,
     Job,

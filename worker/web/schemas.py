@@ -23,10 +23,10 @@ from typing import Any, Literal, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from mensatek.payloads import IGNORED_KEYS, field_specs
-from mensatek.requests import KINDS
-from worker.jobs.record import JobRecord
-from worker.jobs.status import JobStatus
+from certsms.mensatek.payloads import IGNORED_KEYS, field_specs
+from certsms.mensatek.requests import KINDS
+from certsms.worker.jobs.record import JobRecord
+from certsms.worker.jobs.status import JobStatus
 
 Scalar = str | int | float
 Flag = bool | int | str

@@ -41,9 +41,9 @@ from waitress.parser import HTTPRequestParser
 from waitress.server import TcpWSGIServer
 from waitress.utilities import Error, RequestEntityTooLarge
 
-from config.settings import Settings
-from worker import metrics
-from worker.web.auth import (
+from certsms.config.settings import Settings
+from certsms.worker import metrics
+from certsms.worker.web.auth import (
     BASIC_CHALLENGE,
     BEARER_CHALLENGE,
     RefusalLog,
@@ -52,7 +52,7 @@ from worker.web.auth import (
     metrics_credentials_ok,
     refusal_log,
 )
-from worker.web.intake import INTAKE_MAX_BODY_BYTES
+from certsms.worker.web.intake import INTAKE_MAX_BODY_BYTES
 
 log = structlog.get_logger(__name__)
 

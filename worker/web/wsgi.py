@@ -1,7 +1,7 @@
 """The WSGI entry for any WSGI server (e.g. gunicorn, behind a proxy that bounds bodies
 and slow clients: docs/operating.md)::
 
-    gunicorn --workers 2 --threads 4 --bind 0.0.0.0:${PORT:-8080} 'worker.web.wsgi:app'
+    gunicorn --workers 2 --threads 4 --bind 0.0.0.0:${PORT:-8080} 'certsms.worker.web.wsgi:app'
 
 Reads the settings from the environment, configures logging and the broker once per
 process, and builds the app. ``certsms web`` (the Procfile's ``web:`` line) serves
@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from flask import Flask
 
-from config.logging import configure_logging
-from config.settings import Settings, load_settings
-from worker.redis_client import ensure_durable
-from worker.runtime import setup
-from worker.web.app import create_app
+from certsms.config.logging import configure_logging
+from certsms.config.settings import Settings, load_settings
+from certsms.worker.redis_client import ensure_durable
+from certsms.worker.runtime import setup
+from certsms.worker.web.app import create_app
 
 
 def build(settings: Settings | None = None) -> Flask:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-import tasks
+from certsms import tasks
+from certsms.worker.cli import build_parser, main
+from certsms.worker.jobs.store import JobStatus
 from tests.fixtures.jobs import last_json, wait_status
 from tests.fixtures.sandbox import send_params
-from worker.cli import build_parser, main
-from worker.jobs.store import JobStatus
 
 
 def _env(monkeypatch, settings) -> None:  # type: ignore[no-untyped-def]
-    import worker.commands.jobs as commands
+    import certsms.worker.commands.jobs as commands
 
     monkeypatch.setattr(commands, "_settings", lambda: settings)
 
@@ -28,7 +28,7 @@ def test_cli_prints_its_version(capsys) -> None:  # type: ignore[no-untyped-def]
 def test_cli_redis_down_is_exit_3_with_one_json_document(monkeypatch, capsys, cli_logging) -> None:  # type: ignore[no-untyped-def]
     """With Redis unreachable a command exits 3, says so in one line, and --json prints one
     document."""
-    from worker.embedded_redis import free_port
+    from certsms.worker.embedded_redis import free_port
 
     monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
     assert main(["status", "0" * 32, "--json"]) == 3

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from config.settings import Settings
+from certsms.config.settings import Settings
+from certsms.worker.cli import main
 from tests.fixtures.sandbox import SandboxHandle
-from worker.cli import main
 
 
 @pytest.fixture

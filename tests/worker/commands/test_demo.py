@@ -17,7 +17,7 @@ def test_demo_fast_ends_successfully_with_the_evidence_listed(tmp_path: Path) ->
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CERTSMS_", "MENSATEK_"))}
     env.pop("REDIS_URL", None)
     done = subprocess.run(
-        [sys.executable, "-m", "worker.cli", "demo", "--fast", "--var-dir", str(var_dir)],
+        [sys.executable, "-m", "certsms.worker.cli", "demo", "--fast", "--var-dir", str(var_dir)],
         env=env,
         cwd=ROOT,
         capture_output=True,

@@ -6,17 +6,17 @@ import json
 
 from dramatiq.message import Message
 
-import tasks
+from certsms import tasks
+from certsms.worker.cli import main
+from certsms.worker.dramatiq_keys import messages_key
+from certsms.worker.jobs.store import JobStatus
 from tests.fixtures.jobs import last_json, wait_for, wait_status
 from tests.fixtures.sandbox import send_params
-from worker.cli import main
-from worker.dramatiq_keys import messages_key
-from worker.jobs.store import JobStatus
 
 
 def _env(monkeypatch, settings) -> None:  # type: ignore[no-untyped-def]
     """The commands run in this process, next to the test's worker: give them its settings."""
-    import worker.commands.jobs as commands
+    import certsms.worker.commands.jobs as commands
 
     monkeypatch.setattr(commands, "_settings", lambda: settings)
 

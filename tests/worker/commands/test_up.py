@@ -15,8 +15,8 @@ from typing import Any
 import psutil
 import pytest
 
-from worker.cli import main
-from worker.commands.up import read_env_file
+from certsms.worker.cli import main
+from certsms.worker.commands.up import read_env_file
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "examples" / "send.json"
@@ -25,7 +25,7 @@ EXAMPLE = ROOT / "examples" / "send.json"
 def _cli(env: dict[str, str], *argv: str) -> dict[str, Any]:
     """Run ``certsms ARGV --json`` and return its JSON document."""
     done = subprocess.run(
-        [sys.executable, "-m", "worker.cli", *argv, "--json"],
+        [sys.executable, "-m", "certsms.worker.cli", *argv, "--json"],
         env=env,
         capture_output=True,
         text=True,
@@ -59,7 +59,7 @@ def up_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, 
             [
                 sys.executable,
                 "-m",
-                "worker.cli",
+                "certsms.worker.cli",
                 "up",
                 "--sandbox",
                 "--var-dir",

@@ -13,11 +13,13 @@ from typing import Any
 
 import pytest
 
-import tasks
+from certsms import tasks
+from certsms.worker.cli import main
+from certsms.worker.jobs import JobStatus
 from tests.fixtures.jobs import last_json, wait_for, wait_status
 from tests.fixtures.sandbox import send_params
-from worker.cli import main
-from worker.jobs import JobStatus
+
+CLI = [sys.executable, "-m", "certsms.worker.cli"]
 
 SETTLED = ("sent", "uncertain", "failed", "dead")
 
@@ -46,7 +48,16 @@ class _Workers:
     def start(self) -> subprocess.Popen[bytes]:
         out = self.log.open("ab")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "worker.cli", "worker", "--processes", "1", "--threads", "2"],
+            [
+                sys.executable,
+                "-m",
+                "certsms.worker.cli",
+                "worker",
+                "--processes",
+                "1",
+                "--threads",
+                "2",
+            ],
             env=self.env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -134,7 +145,7 @@ def test_two_workers_on_one_host_both_export_metrics(jobs_settings: Any, tmp_pat
     and both endpoints answer with the queue and job gauges."""
     import requests
 
-    from worker.embedded_redis import free_port
+    from certsms.worker.embedded_redis import free_port
 
     port = free_port()
     env = {**_env(jobs_settings, tmp_path), "CERTSMS_WORKER_METRICS_PORT": str(port)}

@@ -9,14 +9,14 @@ import pytest
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
-from mensatek.errors import (
+from certsms.mensatek.errors import (
     AuthenticationFailed,
     BadRequestData,
     ProviderUnavailable,
     TransportError,
 )
+from certsms.worker.guard import Budget, GuardDelay, ProviderGuard
 from tests.fixtures.guard import MakeGuard, ManualClock
-from worker.guard import Budget, GuardDelay, ProviderGuard
 
 
 def _raiser(error: Exception) -> Callable[[], object]:

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import pytest
 import redis
 
-from config.settings import Settings
+from certsms.config.settings import Settings
+from certsms.worker.guard import Budget, ProviderGuard
 from tests.fixtures.guard import MakeGuard, ManualClock
-from worker.guard import Budget, ProviderGuard
 
 
 @dataclass(frozen=True)

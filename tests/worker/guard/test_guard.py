@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from config.settings import Settings
-from mensatek.errors import BadRequestData, InvalidRequest, ProviderUnavailable
+from certsms.config.settings import Settings
+from certsms.mensatek.errors import BadRequestData, InvalidRequest, ProviderUnavailable
+from certsms.worker.commands import guard as guard_command
+from certsms.worker.guard import Budget, GuardDelay
 from tests.fixtures.guard import MakeGuard, ManualClock
-from worker.commands import guard as guard_command
-from worker.guard import Budget, GuardDelay
 
 
 def test_call_long_limiter_wait_raises_delay_not_failure(

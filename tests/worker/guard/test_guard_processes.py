@@ -13,9 +13,10 @@ from typing import Any
 
 import redis
 
-import tasks
-from config.settings import Settings
-from mensatek.dates import MADRID, to_provider_datetime
+from certsms import tasks
+from certsms.config.settings import Settings
+from certsms.mensatek.dates import MADRID, to_provider_datetime
+from certsms.worker.jobs.store import JobStatus, JobStore
 from tests.fixtures.guard_integration import (
     WorkerGroup,
     achieved_rate,
@@ -26,7 +27,6 @@ from tests.fixtures.guard_integration import (
 )
 from tests.fixtures.jobs import load_factor, record_of, wait_for
 from tests.fixtures.sandbox import SandboxHandle, send_params
-from worker.jobs.store import JobStatus, JobStore
 
 SEND = "EnviarSMSCERTIFICADO"
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from mensatek.client import MensatekClient
-from mensatek.errors import ProviderUnavailable
-from mensatek.payloads import request_from_payload
+from certsms.mensatek.client import MensatekClient
+from certsms.mensatek.errors import ProviderUnavailable
+from certsms.mensatek.payloads import request_from_payload
+from certsms.worker.guard import Budget
 from tests.fixtures.guard import MakeGuard, ManualClock
 from tests.fixtures.sandbox import SandboxHandle
-from worker.guard import Budget
 
 
 def _on_sandbox(sandbox: SandboxHandle, **overrides: object) -> dict[str, object]:

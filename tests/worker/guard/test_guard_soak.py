@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.soak import Admin, SoakConfig, run_soak
-from config.settings import Settings
+from certsms.config.settings import Settings
 from tests.fixtures.sandbox import SandboxHandle
 
 

@@ -16,15 +16,15 @@ from collections.abc import Callable
 import pytest
 import redis
 
-import tasks
-from config.settings import Settings
-from mensatek.errors import BadRequestData
+from certsms import tasks
+from certsms.config.settings import Settings
+from certsms.mensatek.errors import BadRequestData
+from certsms.worker.guard import Budget, GuardDelay, ProviderGuard, RepeatedRejection, fingerprint
+from certsms.worker.jobs.store import JobStore
 from tests.fixtures.guard import ManualClock
 from tests.fixtures.guard_integration import WorkerGroup, count_by, statuses, worst_window
 from tests.fixtures.jobs import wait_for
 from tests.fixtures.sandbox import SandboxHandle, send_params
-from worker.guard import Budget, GuardDelay, ProviderGuard, RepeatedRejection, fingerprint
-from worker.jobs.store import JobStore
 
 SEND = "EnviarSMSCERTIFICADO"
 

@@ -9,10 +9,10 @@ import pytest
 import redis
 from prometheus_client import REGISTRY
 
-from config.settings import Settings
+from certsms.config.settings import Settings
+from certsms.worker.guard import Budget, GuardDelay, RateLimiter
+from certsms.worker.guard.limiter import Fence, FenceLost, budget_rate_per_s
 from tests.fixtures.guard import MakeGuard, ManualClock
-from worker.guard import Budget, GuardDelay, RateLimiter
-from worker.guard.limiter import Fence, FenceLost, budget_rate_per_s
 
 STRETCH = 1.04  # default jitter allowance 0.04 s
 

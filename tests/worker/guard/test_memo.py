@@ -8,19 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from config.settings import Settings
-from mensatek.client import MensatekClient
-from mensatek.errors import (
+from certsms.config.settings import Settings
+from certsms.mensatek.client import MensatekClient
+from certsms.mensatek.errors import (
     AuthenticationFailed,
     BadRequestData,
     InsufficientCredits,
     NotFound,
     ProviderRejected,
 )
+from certsms.worker.guard import Budget, GuardDelay, ProviderGuard, RepeatedRejection, fingerprint
+from certsms.worker.guard.memo import is_memoised, memo_ttl_s
 from tests.fixtures.guard import MakeGuard, ManualClock
 from tests.fixtures.sandbox import SandboxHandle, send_params
-from worker.guard import Budget, GuardDelay, ProviderGuard, RepeatedRejection, fingerprint
-from worker.guard.memo import is_memoised, memo_ttl_s
 
 PARAMS: dict[str, object] = {
     "Remitente": "ACME",

@@ -9,14 +9,14 @@ import dramatiq
 import pytest
 import redis
 
-from config.settings import Settings
-from mensatek.dates import to_provider_datetime
-from mensatek.errors import InvalidRequest
+from certsms.config.settings import Settings
+from certsms.mensatek.dates import to_provider_datetime
+from certsms.mensatek.errors import InvalidRequest
+from certsms.worker.dramatiq_keys import broker_namespace, messages_key
+from certsms.worker.jobs.store import JobStatus, JobStore
 from tests.fixtures.jobs import last_json, record_of, wait_for, wait_status
 from tests.fixtures.maintenance import SEND_PAYLOAD
 from tests.fixtures.sandbox import SandboxHandle
-from worker.dramatiq_keys import broker_namespace, messages_key
-from worker.jobs.store import JobStatus, JobStore
 
 SEND = "EnviarSMSCERTIFICADO"
 CANCEL = "CancelarSMSCERTIFICADO"
@@ -40,7 +40,7 @@ def test_cancel_local_queued_send_makes_no_provider_request(
     redis_client: redis.Redis,
 ) -> None:
     """A queued send cancelled by job id is `cancelled` at once; its message then posts nothing."""
-    from tasks import enqueue_cancel, enqueue_send
+    from certsms.tasks import enqueue_cancel, enqueue_send
 
     store = JobStore(redis_client, maintenance_settings)
     send = enqueue_send(SEND_PAYLOAD)
@@ -70,7 +70,7 @@ def test_cancel_local_reschedule_queued_send_posts_the_new_fecha(
     redis_client: redis.Redis,
 ) -> None:
     """A queued send moved by job id goes out once, with the new Fecha, and no reschedule call."""
-    from tasks import enqueue_reschedule, enqueue_send
+    from certsms.tasks import enqueue_reschedule, enqueue_send
 
     store = JobStore(redis_client, maintenance_settings)
     send = enqueue_send({**SEND_PAYLOAD, "Fecha": _at(120).isoformat()})
@@ -94,7 +94,7 @@ def test_cancel_local_accepted_scheduled_send_is_one_provider_request(
     redis_client: redis.Redis,
 ) -> None:
     """A send already scheduled at the provider: reschedule and cancel make one request each."""
-    from tasks import enqueue_cancel, enqueue_reschedule, enqueue_send
+    from certsms.tasks import enqueue_cancel, enqueue_reschedule, enqueue_send
 
     store = JobStore(redis_client, maintenance_settings)
     send = enqueue_send({**SEND_PAYLOAD, "Fecha": _at(120).isoformat()})
@@ -118,7 +118,7 @@ def test_cancel_local_racing_a_send_in_flight_cancels_at_the_provider_once(
     redis_client: redis.Redis,
 ) -> None:
     """Cancel while the send is in flight: it waits for the outcome, then one cancel request."""
-    from tasks import enqueue_cancel, enqueue_send
+    from certsms.tasks import enqueue_cancel, enqueue_send
 
     store = JobStore(redis_client, maintenance_settings)
     sandbox.configure(latency_ms=1500)
@@ -141,7 +141,7 @@ def test_cancel_local_racing_an_immediate_send_fails_with_the_reason(
     redis_client: redis.Redis,
 ) -> None:
     """Cancel racing an immediate send: once it is sent the cancel fails, with no request."""
-    from tasks import enqueue_cancel, enqueue_send
+    from certsms.tasks import enqueue_cancel, enqueue_send
 
     store = JobStore(redis_client, maintenance_settings)
     sandbox.configure(latency_ms=1500)
@@ -159,7 +159,7 @@ def test_cancel_local_payload_is_validated_with_the_field_named(
     maintenance_runtime: Any, redis_client: redis.Redis
 ) -> None:
     """job_id and Idmensaje together, an unknown job, a missing Fecha: each names its field."""
-    from tasks import enqueue_cancel, enqueue_reschedule, enqueue_send
+    from certsms.tasks import enqueue_cancel, enqueue_reschedule, enqueue_send
 
     with pytest.raises(InvalidRequest) as both:
         enqueue_cancel({"job_id": "abc", "Idmensaje": 5})
@@ -183,9 +183,9 @@ def test_cancel_local_held_scheduled_send_waits_in_certsms(
 ) -> None:
     """hold_scheduled: a far Fecha stays queued (held_until) with no request, cancels locally;
     a Fecha within hold_lead_s goes to the provider at once."""
-    from tasks import enqueue_send
-    from tasks.boot import setup
-    from worker.cli import main
+    from certsms.tasks import enqueue_send
+    from certsms.tasks.boot import setup
+    from certsms.worker.cli import main
 
     settings = maintenance_settings.model_copy(update={"hold_scheduled": True, "hold_lead_s": 600})
     runtime = setup(settings)
@@ -221,7 +221,7 @@ def test_held_sends_cancel_of_a_send_waiting_for_credit_is_local(
     redis_client: redis.Redis, settings: Settings
 ) -> None:
     """A send waiting for credit never reached the provider: cancelling it is local."""
-    from worker.jobs.held_sends import JobTarget, try_local
+    from certsms.worker.jobs.held_sends import JobTarget, try_local
 
     store = JobStore(redis_client, settings)
     _waiting_send(store, "short-1")
@@ -237,7 +237,7 @@ def test_held_sends_reschedule_of_a_send_waiting_for_credit_is_local(
     redis_client: redis.Redis, settings: Settings
 ) -> None:
     """A send waiting for credit is moved to its new time without a provider request."""
-    from worker.jobs.held_sends import JobTarget, try_local
+    from certsms.worker.jobs.held_sends import JobTarget, try_local
 
     store = JobStore(redis_client, settings)
     _waiting_send(store, "short-2")

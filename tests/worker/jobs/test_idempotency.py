@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from worker.jobs.idempotency import IdempotencyKeys
-from worker.runtime import Runtime
+from certsms.worker.jobs.idempotency import IdempotencyKeys
+from certsms.worker.runtime import Runtime
 
 CERT = {"Idmensaje": 10000001, "Telefono": "34600000001"}
 KEY = "certificate:10000001:34600000001"

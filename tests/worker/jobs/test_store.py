@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from worker.errors import IdempotencyConflict
-from worker.jobs import IdempotencyKeys, JobStatus, JobStore
-from worker.jobs.idempotency import CLAIM_GRACE_S
+from certsms.worker.errors import IdempotencyConflict
+from certsms.worker.jobs import IdempotencyKeys, JobStatus, JobStore
+from certsms.worker.jobs.idempotency import CLAIM_GRACE_S
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import redis
 
-from config.settings import Settings
-from worker.jobs.store import InvalidJobId, JobStore
+from certsms.config.settings import Settings
+from certsms.worker.jobs.store import InvalidJobId, JobStore
 
 
 def test_events_older_than_the_max_age_are_trimmed(

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 import redis
 
-from config.settings import Settings
-from worker.jobs.store import JobStatus, JobStore
+from certsms.config.settings import Settings
+from certsms.worker.jobs.store import JobStatus, JobStore
 
 
 @pytest.fixture

@@ -8,13 +8,17 @@ from typing import Any
 
 import redis
 
-from config.settings import Settings
-from mensatek.status import StatusClass
+from certsms.config.settings import Settings
+from certsms.mensatek.status import StatusClass
+from certsms.worker.jobs.producer import Producer
+from certsms.worker.jobs.store import JobStatus, JobStore
+from certsms.worker.status_updates import (
+    derive_from_counts,
+    derive_job_status,
+    process_callback_fields,
+)
 from tests.fixtures.maintenance import SEND_PAYLOAD
 from tests.worker.status_updates.test_matching import Recorder, Sink, status_body
-from worker.jobs.producer import Producer
-from worker.jobs.store import JobStatus, JobStore
-from worker.status_updates import derive_from_counts, derive_job_status, process_callback_fields
 
 
 def _phones(count: int, *, prefix: str) -> list[str]:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dramatiq
 
-import tasks
-from config.settings import Settings
+from certsms import tasks
+from certsms.config.settings import Settings
+from certsms.worker.jobs.store import JobStore
+from certsms.worker.runtime import Runtime
 from tests.fixtures.jobs import record_of, wait_for, wait_status
 from tests.fixtures.sandbox import SandboxHandle, send_params
-from worker.jobs.store import JobStore
-from worker.runtime import Runtime
 
 DOWNLOAD = "GetSMSCERTIFICADO"
 

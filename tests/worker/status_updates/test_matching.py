@@ -11,13 +11,13 @@ import pytest
 import redis
 from dramatiq.message import Message
 
-from config.settings import Settings
-from mensatek.errors import InvalidRequest
+from certsms.config.settings import Settings
+from certsms.mensatek.errors import InvalidRequest
+from certsms.worker.jobs.producer import Producer
+from certsms.worker.jobs.store import JobStatus, JobStore
+from certsms.worker.status_updates import KeptCallbacks, process_callback_fields, replay_kept
+from certsms.worker.sweepers import Sweepers
 from tests.fixtures.maintenance import SEND_PAYLOAD
-from worker.jobs.producer import Producer
-from worker.jobs.store import JobStatus, JobStore
-from worker.status_updates import KeptCallbacks, process_callback_fields, replay_kept
-from worker.sweepers import Sweepers
 
 A, B = "34600000001", "34600000002"
 STRAY = "34699999999"

@@ -8,11 +8,11 @@ from typing import Any
 
 import requests
 
-from config.settings import Settings
+from certsms.config.settings import Settings
+from certsms.worker.embedded_redis import EmbeddedRedis
+from certsms.worker.redis_client import redis_client
 from tests.fixtures.sandbox import send_params
 from tests.fixtures.web import INTAKE_TOKEN, WebServer, unreachable_redis
-from worker.embedded_redis import EmbeddedRedis
-from worker.redis_client import redis_client
 
 AUTH = {"Authorization": f"Bearer {INTAKE_TOKEN}"}
 
@@ -21,7 +21,7 @@ def test_redis_down_answers_503_with_retry_after_on_every_route(
     web_settings: Settings, serve_app: Callable[[Any], WebServer]
 ) -> None:
     """Intake, job status and /healthz answer 503 with Retry-After while Redis is down."""
-    from worker.web import create_app
+    from certsms.worker.web import create_app
 
     server = serve_app(create_app(web_settings, unreachable_redis()))
     answers = [
@@ -45,7 +45,7 @@ def test_web_reconnects_when_redis_comes_back(
 ) -> None:
     """Redis killed: 503; Redis started again on the same port: the next requests succeed
     with no restart of the web process."""
-    from worker.web import create_app
+    from certsms.worker.web import create_app
 
     with EmbeddedRedis() as own:
         settings = web_settings.model_copy(update={"redis_url": own.url})

@@ -16,12 +16,12 @@ import dramatiq
 import pytest
 import requests
 
-from config.settings import Settings
+from certsms.config.settings import Settings
+from certsms.worker.commands.stack import Stack
+from certsms.worker.jobs.store import JobRecord, JobStatus, JobStore
 from tests.fixtures.jobs import JOB_OVERRIDES, wait_for, wait_status
 from tests.fixtures.sandbox import SandboxHandle
 from tests.fixtures.web import CALLBACK_PASSWORD, CALLBACK_USER, queued_callbacks
-from worker.commands.stack import Stack
-from worker.jobs.store import JobRecord, JobStatus, JobStore
 
 PHONE = "34600000001"
 AUTH = (CALLBACK_USER, CALLBACK_PASSWORD)
@@ -114,7 +114,7 @@ def test_out_of_order_callbacks_never_move_a_job_back(
     make_loop: Callable[..., Loop], reached: str, stale_codes: tuple[int, ...], recipient_code: int
 ) -> None:
     """Older Resultados POSTed after a later one change neither the job nor the recipient."""
-    from tasks import enqueue
+    from certsms.tasks import enqueue
 
     loop = make_loop()
     job_id = enqueue("send", PAYLOAD, idempotency_key=f"stale-{reached}")
@@ -151,7 +151,7 @@ def test_out_of_order_callbacks_never_move_a_job_back(
 def test_uncertain_send_is_reconciled_by_its_callback(make_loop: Callable[..., Loop]) -> None:
     """Accepted but the answer lost: ``uncertain``; the sandbox's callbacks (Referencia = job
     id) move it to ``sent`` with the sandbox's idMensaje and on to evidence, with one send."""
-    from tasks import enqueue
+    from certsms.tasks import enqueue
 
     loop = make_loop(read_timeout_s=0.5)
     loop.sandbox.configure(accept_then_timeout_rate=1.0, timeout_hold_s=2.0)
@@ -185,8 +185,8 @@ def test_attachment_event_and_reply_are_recorded_on_the_job(
 ) -> None:
     """EVENTOSSMSCERTIFICADO and SMSRECIBIDO from the sandbox land in the job's inbox,
     its ``last_*`` fields and the events stream."""
-    from tasks import enqueue
-    from worker.status_updates import inbox
+    from certsms.tasks import enqueue
+    from certsms.worker.status_updates import inbox
 
     loop = make_loop()
     job_id = enqueue("send", PAYLOAD, idempotency_key="event-and-reply")

@@ -11,10 +11,10 @@ import redis
 import requests
 from pydantic import SecretStr
 
-from config.settings import Settings
+from certsms.config.settings import Settings
+from certsms.worker.jobs.store import JobStatus, JobStore
 from tests.fixtures.sandbox import SandboxHandle, send_params
 from tests.fixtures.web import CALLBACK_PASSWORD, CALLBACK_USER, WebServer, queued_callbacks
-from worker.jobs.store import JobStatus, JobStore
 
 PHONE = "34600123456"
 
@@ -26,8 +26,8 @@ def test_fifty_identical_certified_callbacks_download_the_certificate_once(
     serve_app: Callable[..., WebServer],
 ) -> None:
     """50 concurrent identical certified callbacks → 50 × 200, one trigger, one download."""
-    from tasks.boot import setup
-    from worker.web import create_app, waitress_options
+    from certsms.tasks.boot import setup
+    from certsms.worker.web import create_app, waitress_options
 
     settings = sandbox_settings.model_copy(
         update={"callback_user": CALLBACK_USER, "callback_password": SecretStr(CALLBACK_PASSWORD)}

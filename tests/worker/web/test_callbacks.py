@@ -11,8 +11,8 @@ import redis
 import requests
 from pydantic import SecretStr
 
-from config.errors import ConfigError
-from config.settings import Settings
+from certsms.config.errors import ConfigError
+from certsms.config.settings import Settings
 from tests.fixtures.web import (
     CALLBACK_PASSWORD,
     CALLBACK_USER,
@@ -199,7 +199,7 @@ def test_oversized_body_is_413(
 
 def test_app_refuses_to_start_without_credentials(settings: Settings) -> None:
     """No callback credentials and no insecure opt-in: the app does not build."""
-    from worker.web import create_app
+    from certsms.worker.web import create_app
 
     with pytest.raises(ConfigError) as info:
         create_app(settings)
@@ -213,7 +213,7 @@ def test_insecure_opt_in_accepts_without_credentials(
     serve_app: Callable[[Any], WebServer],
 ) -> None:
     """With CERTSMS_CALLBACK_INSECURE=true and no credentials, callbacks need no auth."""
-    from worker.web import create_app
+    from certsms.worker.web import create_app
 
     insecure = settings.model_copy(update={"callback_insecure": True})
     server = serve_app(create_app(insecure, redis_client))
@@ -226,7 +226,7 @@ def test_redis_down_answers_503_so_the_provider_retries(
     web_settings: Settings, serve_app: Callable[[Any], WebServer]
 ) -> None:
     """When the callback cannot be queued the answer is 503, never 2xx."""
-    from worker.web import create_app
+    from certsms.worker.web import create_app
 
     dead = unreachable_redis()
 

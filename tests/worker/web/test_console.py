@@ -12,12 +12,12 @@ import redis
 import requests
 from pydantic import SecretStr
 
-from config.errors import ConfigError
-from config.settings import Settings, load_settings
+from certsms.config.errors import ConfigError
+from certsms.config.settings import Settings, load_settings
+from certsms.worker.jobs.store import JobStore
+from certsms.worker.web.console.data import SearchError, decode_cursor, encode_cursor, smart_query
+from certsms.worker.web.console.users import authenticate, hash_password, parse_users
 from tests.fixtures.web import WebServer
-from worker.jobs.store import JobStore
-from worker.web.console.data import SearchError, decode_cursor, encode_cursor, smart_query
-from worker.web.console.users import authenticate, hash_password, parse_users
 
 PHONE = "34600000123"
 
@@ -30,7 +30,7 @@ def console(
     serve_app: Callable[..., WebServer],
 ) -> tuple[WebServer, Settings]:
     """The web app with one operator (olga) and one viewer (vera)."""
-    from worker.web import create_app
+    from certsms.worker.web import create_app
 
     users = f"olga=operator:{hash_password('pw-olga')},vera=viewer:{hash_password('pw-vera')}"
     settings = web_settings.model_copy(update={"console_users": SecretStr(users)})
@@ -135,7 +135,7 @@ def test_console_is_off_without_users(
     web_settings: Settings, redis_client: redis.Redis, web_runtime: Any, serve_app: Any
 ) -> None:
     """Without CERTSMS_CONSOLE_USERS every console URL is a 404 saying how to turn it on."""
-    from worker.web import create_app
+    from certsms.worker.web import create_app
 
     server = serve_app(create_app(web_settings, redis_client))
     answer = requests.get(server.url + "/console/", timeout=10)

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from certsms.worker.commands.stack import Stack
+from certsms.worker.jobs.store import JobStatus
+from certsms.worker.web.console.users import hash_password
 from tests.fixtures.jobs import wait_for
 from tests.fixtures.sandbox import SandboxHandle
-from worker.commands.stack import Stack
-from worker.jobs.store import JobStatus
-from worker.web.console.users import hash_password
 
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "console"
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
@@ -109,7 +109,7 @@ def test_console_finds_a_job_by_reference_and_downloads_its_certificate(
 ) -> None:
     """Log in, search a reference, open the job, download a certificate whose SHA-256 is
     the one shown, verify now, then retry a dead letter from its page."""
-    from tasks import enqueue
+    from certsms.tasks import enqueue
 
     stack, page = console_stack, browser_page
     job_id = enqueue("send", {**SEND, "Referenciausuario": "order-8812"})
@@ -156,7 +156,7 @@ def test_console_shows_the_breaker_open_during_a_sandbox_outage(
     console_stack: Stack, browser_page: Any
 ) -> None:
     """With the sandbox answering 503 to everything, the guard page shows the breaker open."""
-    from tasks import enqueue
+    from certsms.tasks import enqueue
 
     stack, page = console_stack, browser_page
     _log_in(page, stack)
@@ -177,7 +177,7 @@ def test_console_shows_the_breaker_open_during_a_sandbox_outage(
 
 
 def _breaker_state(stack: Stack) -> str:
-    from worker.guard import ProviderGuard
+    from certsms.worker.guard import ProviderGuard
 
     snapshot: dict[str, Any] = ProviderGuard(stack.redis, stack.settings).snapshot()
     return str(snapshot["breaker"]["state"])

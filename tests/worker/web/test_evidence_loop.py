@@ -6,10 +6,10 @@ import hashlib
 import time
 from collections.abc import Callable
 
+from certsms.worker.commands.stack import Stack
+from certsms.worker.evidence import EvidenceStore
+from certsms.worker.jobs.store import JobStatus
 from tests.fixtures.sandbox import SandboxHandle
-from worker.commands.stack import Stack
-from worker.evidence import EvidenceStore
-from worker.jobs.store import JobStatus
 
 PHONES = ("34600000001", "34600000002")
 WANTED = ["sent", "delivered", "certified", "evidence_stored"]
@@ -19,7 +19,7 @@ def test_certified_send_closes_the_loop_by_itself(
     make_stack: Callable[..., Stack], sandbox: SandboxHandle
 ) -> None:
     """queued → sent → delivered → certified → evidence_stored by itself; the hashes match."""
-    from tasks import enqueue
+    from certsms.tasks import enqueue
 
     stack = make_stack(retry_min_backoff_ms=50, retry_max_backoff_ms=200)
     loop_settings = stack.settings

@@ -8,7 +8,7 @@ from typing import Any
 import redis
 import requests
 
-from config.settings import Settings
+from certsms.config.settings import Settings
 from tests.fixtures.web import WebServer, unreachable_redis
 
 
@@ -25,7 +25,7 @@ def test_healthz_503_without_redis(
     web_settings: Settings, serve_app: Callable[[Any], WebServer]
 ) -> None:
     """Redis unreachable: 503."""
-    from worker.web import create_app
+    from certsms.worker.web import create_app
 
     dead = unreachable_redis()
     server = serve_app(create_app(web_settings, dead))
@@ -37,8 +37,8 @@ def test_healthz_503_without_redis(
 def test_openapi_describes_every_route(web_server: WebServer, web_settings: Settings) -> None:
     """Every API route the app serves is in the OpenAPI 3.1 document, with its method and an
     operationId (one path per job kind; the console's HTML pages are not API)."""
-    from mensatek.requests import KINDS
-    from worker.web import create_app
+    from certsms.mensatek.requests import KINDS
+    from certsms.worker.web import create_app
 
     document = requests.get(f"{web_server.url}/openapi.json").json()
     assert document["openapi"].startswith("3.1")

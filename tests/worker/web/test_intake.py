@@ -8,11 +8,11 @@ from collections.abc import Callable
 import redis
 import requests
 
-from config.settings import Settings
+from certsms.config.settings import Settings
+from certsms.worker.dramatiq_keys import broker_namespace, messages_key
+from certsms.worker.web import create_app
 from tests.fixtures.sandbox import send_params as _sandbox_send_params
 from tests.fixtures.web import INTAKE_TOKEN, WebServer
-from worker.dramatiq_keys import broker_namespace, messages_key
-from worker.web import create_app
 
 
 def send_params(**overrides: object) -> dict[str, object]:

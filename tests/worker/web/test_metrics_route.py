@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import requests
 
-from config.settings import Settings
+from certsms.config.settings import Settings
+from certsms.worker.guard import ProviderGuard
 from tests.fixtures.web import WebServer
-from worker.guard import ProviderGuard
 
 
 def _sample(text: str, name: str, **labels: str) -> float:

@@ -15,12 +15,12 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from openapi_spec_validator import validate
 
-from mensatek.payloads import field_specs
-from mensatek.requests import KINDS
+from certsms.mensatek.payloads import field_specs
+from certsms.mensatek.requests import KINDS
+from certsms.worker.jobs.record import JobRecord
+from certsms.worker.web.openapi import openapi_document
+from certsms.worker.web.schemas import FIELD_TYPES, Job
 from tests.fixtures.web import INTAKE_TOKEN, WebServer
-from worker.jobs.record import JobRecord
-from worker.web.openapi import openapi_document
-from worker.web.schemas import FIELD_TYPES, Job
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 BEARER = {"Authorization": f"Bearer {INTAKE_TOKEN}"}

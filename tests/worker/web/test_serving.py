@@ -18,13 +18,15 @@ import requests
 from pydantic import SecretStr
 from structlog.testing import capture_logs
 
-from config.settings import Settings
+from certsms.config.settings import Settings
+from certsms.worker.embedded_redis import free_port
+from certsms.worker.web import create_app
+from certsms.worker.web.auth import RefusalLog
+from certsms.worker.web.callbacks import servicio_label
 from tests.fixtures.jobs import load_factor, wait_for
 from tests.fixtures.web import CALLBACK_PASSWORD, CALLBACK_USER, INTAKE_TOKEN, WebServer
-from worker.embedded_redis import free_port
-from worker.web import create_app
-from worker.web.auth import RefusalLog
-from worker.web.callbacks import servicio_label
+
+CLI = [sys.executable, "-m", "certsms.worker.cli"]
 
 ROOT = Path(__file__).resolve().parents[3]
 MIB = 1024 * 1024
@@ -255,7 +257,16 @@ def web_command(settings: Settings, tmp_path: Path) -> Iterator[str]:
     )
     log = (tmp_path / "web.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "worker.cli", "web", "--port", str(port), "--routes", "callbacks"],
+        [
+            sys.executable,
+            "-m",
+            "certsms.worker.cli",
+            "web",
+            "--port",
+            str(port),
+            "--routes",
+            "callbacks",
+        ],
         cwd=ROOT,
         env=env,
         stdout=log,

@@ -9,6 +9,6 @@ in :mod:`.session`; the numbers behind the pages in :mod:`.data`; the pages in
 saying how to turn it on.
 """
 
-from worker.web.console.views import bp
+from certsms.worker.web.console.views import bp
 
 __all__ = ["bp"]

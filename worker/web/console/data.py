@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from config.logging import mask_phone
-from worker.evidence import EvidenceStore
-from worker.guard import ProviderGuard
-from worker.jobs.record import JobRecord
-from worker.jobs.status import JobStatus
-from worker.queue_state import QueueDepth, queue_depths
-from worker.web.context import WebContext
+from certsms.config.logging import mask_phone
+from certsms.worker.evidence import EvidenceStore
+from certsms.worker.guard import ProviderGuard
+from certsms.worker.jobs.record import JobRecord
+from certsms.worker.jobs.status import JobStatus
+from certsms.worker.queue_state import QueueDepth, queue_depths
+from certsms.worker.web.context import WebContext
 
 _JOB_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 _DIGITS_RE = re.compile(r"\d+")

@@ -22,8 +22,8 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from itsdangerous import URLSafeTimedSerializer
 from redis import Redis
 
-from config.settings import Settings
-from worker.web.console.users import ConsoleUser
+from certsms.config.settings import Settings
+from certsms.worker.web.console.users import ConsoleUser
 
 COOKIE_NAME = "certsms_console"
 CONSOLE_PREFIX = "/console"

@@ -15,7 +15,7 @@ from typing import Literal, cast
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from config.settings import Settings
+from certsms.config.settings import Settings
 
 Role = Literal["viewer", "operator"]
 ROLES: tuple[Role, ...] = ("viewer", "operator")

@@ -29,13 +29,13 @@ from flask import (
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from worker.deadletter import DeadLetters
-from worker.errors import JobError
-from worker.evidence import EvidenceStore
-from worker.guard import ProviderGuard
-from worker.jobs.status import JobStatus
-from worker.web.console import data
-from worker.web.console.session import (
+from certsms.worker.deadletter import DeadLetters
+from certsms.worker.errors import JobError
+from certsms.worker.evidence import EvidenceStore
+from certsms.worker.guard import ProviderGuard
+from certsms.worker.jobs.status import JobStatus
+from certsms.worker.web.console import data
+from certsms.worker.web.console.session import (
     ConsoleSessionInterface,
     check_csrf,
     clear_failures,
@@ -45,8 +45,8 @@ from worker.web.console.session import (
     record_failure,
     throttled,
 )
-from worker.web.console.users import ConsoleUser, authenticate, console_users
-from worker.web.context import web_context
+from certsms.worker.web.console.users import ConsoleUser, authenticate, console_users
+from certsms.worker.web.context import web_context
 
 log = structlog.get_logger(__name__)
 
