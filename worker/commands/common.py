@@ -12,6 +12,7 @@ Exit codes, the same for every command (docs/operating.md#exit-codes):
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 from certsms.config.errors import CertsmsError
@@ -43,3 +44,11 @@ def command_settings() -> Settings:
 def print_json(document: object) -> None:
     """Print one JSON document (the ``--json`` output of every command)."""
     print(json.dumps(document, indent=2, sort_keys=True, default=str))
+
+
+def description(doc: str | None) -> str:
+    """A module docstring as a ``--help`` description: no leading ``certsms X:`` and no
+    reStructuredText double backticks (help is read in a terminal, not rendered)."""
+    text = re.sub(r"^``certsms [^`]+``:\s*", "", (doc or "").strip())
+    text = text.replace("``", "")
+    return text[:1].upper() + text[1:]

@@ -15,7 +15,7 @@ from typing import Any
 
 from certsms.mensatek.client import MensatekClient
 from certsms.mensatek.errors import MensatekError
-from certsms.worker.commands.common import EXIT_FAILURE, command_settings, print_json
+from certsms.worker.commands.common import EXIT_FAILURE, command_settings, description, print_json
 from certsms.worker.guard import GuardDelay, ProviderGuard
 from certsms.worker.redis_client import redis_client
 
@@ -46,7 +46,7 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "credits",
         help="show the account's credits (from cache when fresh)",
-        description=__doc__,
+        description=description(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(

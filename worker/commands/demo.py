@@ -35,6 +35,7 @@ from rich.live import Live
 from rich.table import Table
 
 from certsms.config.errors import CertsmsError
+from certsms.worker.commands.common import description
 
 if TYPE_CHECKING:
     from certsms.worker.commands.stack import Stack
@@ -419,7 +420,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "demo",
         help="walk through the lifecycle against the sandbox (everything embedded)",
-        description=__doc__,
+        description=description(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--fast", action="store_true", help="sub-second status steps (CI)")

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from certsms.config.errors import CertsmsError
 from certsms.config.settings import DEFAULT_BASE_URL, load_settings
+from certsms.worker.commands.common import description
 from certsms.worker.embedded_redis import free_port, redis_server_argv, redis_server_binary
 
 SANDBOX_USER = "demo"
@@ -243,7 +244,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "up",
         help="run everything in the foreground (with --sandbox: on embedded defaults)",
-        description=__doc__,
+        description=description(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(

@@ -429,6 +429,20 @@ class JobStore:
         )
         return [(member.decode(), float(score)) for member, score in rows]
 
+    def status_history(
+        self, *, now: float, bucket_s: float, buckets: int
+    ) -> dict[JobStatus, list[int]]:
+        """Jobs now in each status, counted by when they entered it: ``buckets`` slots of
+        ``bucket_s`` seconds ending at ``now`` (oldest first); one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        start = now - bucket_s * buckets
+        for status in JobStatus:
+            for n in range(buckets):
+                low, high = start + n * bucket_s, start + (n + 1) * bucket_s
+                pipe.zcount(self._index("status", str(status)), f"({low!r}", repr(high))
+        counts = iter(cast(list[int], pipe.execute()))
+        return {status: [int(next(counts)) for _ in range(buckets)] for status in JobStatus}
+
     def add_to_inbox(self, job_id: str, entry: Mapping[str, Any], *, max_entries: int) -> None:
         """Append an attachment event or reply to the job's inbox (the newest kept)."""
         key = self.job_key(job_id) + ":inbox"

@@ -78,3 +78,17 @@ def test_cli_cancel_of_a_delivered_send_is_refused_naming_target(
     assert main(["cancel", str(record.idmensaje)]) == 2
     assert "TARGET: send" in capsys.readouterr().err
     assert [r.kind for r in job_store.list_jobs()] == ["send"]
+
+
+def test_cli_help_pages_are_text_not_raw_docstrings() -> None:
+    """No ``--help`` page shows reStructuredText backticks or a ``certsms X:`` docstring title."""
+    import argparse
+
+    from certsms.worker.cli import build_parser
+
+    parser = build_parser()
+    (sub,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    pages = {name: command.format_help() for name, command in sub.choices.items()}
+    assert len(pages) >= 10
+    raw = sorted(name for name, text in pages.items() if "``" in text)
+    assert raw == []

@@ -181,3 +181,25 @@ def test_console_cursor_round_trips_and_rejects_garbage() -> None:
     with pytest.raises(SearchError) as raised:
         decode_cursor("not-a-cursor")
     assert raised.value.field == "cursor"
+
+
+def test_console_overview_shows_jobs_by_status_over_time(
+    console: Any, redis_client: redis.Redis
+) -> None:
+    """The overview counts jobs by the 3-hour slot in which they entered their status."""
+    from certsms.worker.jobs.status import JobStatus
+    from certsms.worker.web.console.data import overview
+    from certsms.worker.web.context import WebContext
+
+    server, settings = console
+    store = JobStore(redis_client, settings)
+    now = datetime.now(UTC).timestamp()
+    store.create("h" * 32, kind="send", payload={}, now=now - 10 * 3600)  # slot 5 of 8
+    store.create("i" * 32, kind="send", payload={}, now=now - 60)  # last slot
+    store.create("j" * 32, kind="send", payload={}, now=now - 30)
+    store.transition("j" * 32, JobStatus.FAILED, now=now - 20)  # left queued: counted as failed
+    view = overview(WebContext(settings=settings, redis=redis_client), now_s=now)
+    assert view.history == {"queued": [0, 0, 0, 0, 1, 0, 0, 1], "failed": [0] * 7 + [1]}
+    session = _login(server, "vera", "pw-vera")
+    page = session.get(server.url + "/console/", timeout=10).text
+    assert 'id="status-history"' in page and "−24 h" in page and "−3 h" in page

@@ -35,6 +35,13 @@ class Overview:
     guard: dict[str, Any]
     evidence_waiting: int
     evidence_oldest_s: float | None
+    history: dict[str, list[int]]
+    history_bucket_h: int
+
+
+#: The overview's "over time" table: the last 24 h in 3-hour slots.
+HISTORY_BUCKET_H = 3
+HISTORY_BUCKETS = 8
 
 
 def overview(context: WebContext, *, now_s: float | None = None) -> Overview:
@@ -43,12 +50,17 @@ def overview(context: WebContext, *, now_s: float | None = None) -> Overview:
     statuses = context.store.counts()
     waiting = context.store.entered_status(JobStatus.CERTIFIED, limit=1)
     oldest = now_s - waiting[0][1] if waiting else None
+    history = context.store.status_history(
+        now=now_s, bucket_s=HISTORY_BUCKET_H * 3600.0, buckets=HISTORY_BUCKETS
+    )
     return Overview(
         queues=queue_depths(context.redis, context.settings),
         statuses={str(s): statuses.get(str(s), 0) for s in JobStatus},
         guard=guard_snapshot(context),
         evidence_waiting=statuses.get(str(JobStatus.CERTIFIED), 0),
         evidence_oldest_s=oldest,
+        history={str(s): row for s, row in history.items() if any(row)},
+        history_bucket_h=HISTORY_BUCKET_H,
     )
 
 
