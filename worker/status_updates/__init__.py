@@ -39,7 +39,13 @@ evidence completion, library file deletion), :mod:`~worker.status_updates.replie
 :mod:`~worker.status_updates.kept` (callbacks kept until their job can take them).
 """
 
-from certsms.worker.status_updates._shared import Enqueue, Match, find_job, match_job
+from certsms.worker.status_updates._shared import (
+    Enqueue,
+    Match,
+    expected_phones,
+    find_job,
+    match_job,
+)
 from certsms.worker.status_updates.certificates import (
     certificate_downloaded,
     certificate_trigger_key,
@@ -55,7 +61,6 @@ from certsms.worker.status_updates.recipients import (
     apply_recipient_status,
     derive_from_counts,
     derive_job_status,
-    expected_phones,
     refresh_job_status,
 )
 from certsms.worker.status_updates.replies import (

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from certsms.mensatek.payloads import payload_recipients, stored_send_request
 from certsms.worker.jobs.store import JobStatus, JobStore
 
 Enqueue = Callable[[str, Mapping[str, Any], str | None], str]
@@ -53,3 +54,39 @@ def match_job(store: JobStore, *, message_id: int | None, reference: str | None)
 def find_job(store: JobStore, *, message_id: int | None, reference: str | None) -> str | None:
     """The send job of ``idMensaje``, else of ``Referencia`` (see :func:`match_job`)."""
     return match_job(store, message_id=message_id, reference=reference).job_id
+
+
+def expected_phones(payload: Mapping[str, Any] | None) -> set[str]:
+    """The canonical phones of the recipients a send job's payload names.
+
+    The recorded payload is read as the send's model
+    (:func:`mensatek.payloads.stored_send_request`); one that cannot be (a raw message
+    that failed validation) by the one reader of ``Destinatarios``
+    (:func:`mensatek.payloads.payload_recipients`). Either way the phones are canonical,
+    the keys callbacks and reports use for the same recipients.
+    """
+    request = stored_send_request(payload)
+    if request is not None:
+        return {recipient.phone for recipient in request.recipients if recipient.phone}
+    if not payload:
+        return set()
+    return {recipient.phone for recipient in payload_recipients(payload) if recipient.phone}
+
+
+def recipient_counts(store: JobStore, job_id: str) -> tuple[int, dict[str, int]]:
+    """``(recipients in all, recorded per class)``, indexing the job on first use (a job
+    recorded before the index existed, or created without the producer)."""
+    total, counts = store.recipient_counts(job_id)
+    if total is None:
+        store.index_recipients(job_id, expected_phones(store.payload(job_id)))
+        total, counts = store.recipient_counts(job_id)
+    return total or 0, counts
+
+
+def is_recipient(store: JobStore, job_id: str, phone: str) -> bool:
+    """Whether ``phone`` is one of the send's recipients (indexing the job on first use)."""
+    known = store.is_recipient(job_id, phone)
+    if known is None:
+        store.index_recipients(job_id, expected_phones(store.payload(job_id)))
+        known = store.is_recipient(job_id, phone)
+    return bool(known)

@@ -18,13 +18,13 @@ from typing import Any
 import structlog
 
 from certsms.mensatek.macros import parse_macros
-from certsms.mensatek.payloads import payload_recipients, stored_send_request
+from certsms.mensatek.payloads import stored_send_request
 from certsms.mensatek.phones import canonical_phone
 from certsms.mensatek.status import StatusClass
 from certsms.worker import metrics
 from certsms.worker.evidence import EvidenceStore, StoredEvidence
 from certsms.worker.jobs.store import JobStatus, JobStore, phone_digest
-from certsms.worker.status_updates._shared import Enqueue
+from certsms.worker.status_updates._shared import Enqueue, is_recipient
 
 log = structlog.get_logger(__name__)
 
@@ -103,16 +103,11 @@ def trigger_certificate(
 
 
 def _not_a_recipient(store: JobStore, job_id: str | None, phone: str) -> str | None:
-    """Why (message, ``phone``) must not be downloaded, or None when it is real work."""
+    """Why (message, ``phone``) must not be downloaded, or None when it is real work
+    (the send's recipient index: one command, whatever the number of recipients)."""
     if job_id is None:
         return "unknown_message"
-    payload = store.payload(job_id)
-    request = stored_send_request(payload)
-    recipients = request.recipients if request is not None else payload_recipients(payload or {})
-    wanted = canonical_phone(phone)
-    if any(recipient.phone == wanted for recipient in recipients):
-        return None
-    return "not_a_recipient"
+    return None if is_recipient(store, job_id, canonical_phone(phone)) else "not_a_recipient"
 
 
 def certificate_downloaded(

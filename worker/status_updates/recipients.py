@@ -15,10 +15,15 @@ from typing import Any
 
 import structlog
 
-from certsms.mensatek.payloads import payload_recipients, stored_send_request
 from certsms.mensatek.status import StatusClass, classify
 from certsms.worker.jobs.store import RANK, JobStatus, JobStore, RecipientChange
-from certsms.worker.status_updates._shared import OUTCOME_PENDING, Enqueue, match_job
+from certsms.worker.status_updates._shared import (
+    OUTCOME_PENDING,
+    Enqueue,
+    is_recipient,
+    match_job,
+    recipient_counts,
+)
 from certsms.worker.status_updates.certificates import complete_evidence, trigger_certificate
 from certsms.worker.status_updates.kept import KeptCallbacks
 
@@ -50,23 +55,6 @@ class Outcome:
     def found(self) -> bool:
         """Whether the update matched a job."""
         return self.job_id is not None
-
-
-def expected_phones(payload: Mapping[str, Any] | None) -> set[str]:
-    """The canonical phones of the recipients a send job's payload names.
-
-    The recorded payload is read as the send's model
-    (:func:`mensatek.payloads.stored_send_request`); one that cannot be (a raw message
-    that failed validation) by the one reader of ``Destinatarios``
-    (:func:`mensatek.payloads.payload_recipients`). Either way the phones are canonical,
-    the keys callbacks and reports use for the same recipients.
-    """
-    request = stored_send_request(payload)
-    if request is not None:
-        return {recipient.phone for recipient in request.recipients if recipient.phone}
-    if not payload:
-        return set()
-    return {recipient.phone for recipient in payload_recipients(payload) if recipient.phone}
 
 
 def derive_job_status(classes: list[StatusClass]) -> JobStatus | None:
@@ -102,25 +90,6 @@ def derive_from_counts(counts: Mapping[str, int], total: int) -> JobStatus | Non
     if final + counts.get(StatusClass.DELIVERED, 0) == everyone:
         return JobStatus.DELIVERED
     return None
-
-
-def recipient_counts(store: JobStore, job_id: str) -> tuple[int, dict[str, int]]:
-    """``(recipients in all, recorded per class)``, indexing the job on first use (a job
-    recorded before the index existed, or created without the producer)."""
-    total, counts = store.recipient_counts(job_id)
-    if total is None:
-        store.index_recipients(job_id, expected_phones(store.payload(job_id)))
-        total, counts = store.recipient_counts(job_id)
-    return total or 0, counts
-
-
-def is_recipient(store: JobStore, job_id: str, phone: str) -> bool:
-    """Whether ``phone`` is one of the send's recipients (indexing the job on first use)."""
-    known = store.is_recipient(job_id, phone)
-    if known is None:
-        store.index_recipients(job_id, expected_phones(store.payload(job_id)))
-        known = store.is_recipient(job_id, phone)
-    return bool(known)
 
 
 def refresh_job_status(
@@ -288,30 +257,15 @@ def apply_recipient_status(
         if reconciled:
             log.info("uncertain_send_reconciled", job_id=job_id, idmensaje=message_id)
     known = message_id or head.idmensaje
-    previous = store.recipient(job_id, phone)
-    if (
-        previous is not None
-        and previous.status_class in FINAL_CLASSES
-        and previous.result_code != result_code
-    ):
-        # a final class is never replaced (e.g. a stale failure after certified)
-        change = RecipientChange(
-            phone=phone,
-            changed=False,
-            previous_code=previous.result_code,
-            previous_class=previous.status_class,
-            result_code=int(result_code),
-            status_class=status_class.value,
-        )
-    else:
-        change = store.update_recipient(
-            job_id,
-            phone,
-            result_code=result_code,
-            status_class=status_class.value,
-            at=at,
-            source=source,
-        )
+    # forward-only, a final class never replaced: decided atomically by update_recipient
+    change = store.update_recipient(
+        job_id,
+        phone,
+        result_code=result_code,
+        status_class=status_class.value,
+        at=at,
+        source=source,
+    )
     if not change.changed:
         log.info(
             "recipient_status_ignored",
