@@ -18,7 +18,8 @@ run: $(STAMP)
 test: $(STAMP)
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
 		echo "make test: no Chromium installed, the console's browser tests are skipped (apt-get install chromium)"
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 4 --dist load -m "not serial"
+	$(BIN)/python -m pytest -q -m serial
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -32,8 +32,9 @@ DESCRIPTIONS: dict[str, str] = {
     "redis_require_durable": "Refuse to start when Redis keeps no AOF/RDB or may evict keys "
     "(otherwise a loud warning at start-up)",
     "redis_connect_timeout_s": "How long opening a Redis connection may take",
-    "redis_retry_window_s": "How long worker and CLI keep retrying a Redis command on a broken "
-    "connection (restart, failover) before it fails",
+    "redis_retry_window_s": "How long a worker keeps retrying a Redis command on a broken "
+    "connection (restart, failover) before it fails; one-shot CLI commands use 3 s unless "
+    "this is set",
     "redis_web_retry_window_s": "The same for the web process, which answers 503 after it",
     "redis_wait_replicas": "Replicas that must hold each job write before it is acknowledged "
     "(`WAIT`; 0: do not wait; 1 with Sentinel)",

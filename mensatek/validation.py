@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
-from stdnum.es import cif, nie, nif
+from stdnum.es import nif
 
 from certsms.mensatek.errors import FieldProblem
 from certsms.mensatek.gsm import analyze_text
@@ -114,7 +114,7 @@ def tax_id_problem(tax_id: str, *, foreign: bool) -> str | None:
     compact = compact_tax_id(tax_id)
     if not compact:
         return "is required"
-    if nif.is_valid(compact) or nie.is_valid(compact) or cif.is_valid(compact):
+    if nif.is_valid(compact):  # stdnum's NIF is the whole family: DNI, K/L/M, NIE, CIF
         return None
     if foreign:
         if FOREIGN_TAX_ID_RE.match(compact):

@@ -4,7 +4,9 @@ Credentials never reach the log (the Authorization header is not read into it,
 ``Passwd``/token-like params are dropped), and base64 payloads (``Contenido``,
 ``(BASE64:…)`` macros, long base64-looking values) become their length and sha256.
 
-Each record: ``seq``, ``time``, ``epoch_s``, ``function``, ``params``,
+Each record: ``seq``, ``time``, ``epoch_s`` (when the request arrived: its last bytes
+read), ``handled_after_ms`` (how long it then waited for a thread and its parse),
+``function``, ``params``,
 ``http_status``, ``res``, ``user``, ``outcome``, ``answer``, and for wire-format
 assertions ``method``, ``body_format`` (``json``/``form``/``multipart``/``empty``),
 ``query_params`` (names that came in the query string), ``destinatarios_format``
@@ -85,6 +87,7 @@ class RequestLog:
         answer: dict[str, Any] | None = None,
         wire: dict[str, Any] | None = None,
         reason: str | None = None,
+        handled_after_s: float = 0.0,
     ) -> None:
         """Append one record (``params`` must already be redacted).
 
@@ -99,6 +102,7 @@ class RequestLog:
                     "seq": self._seq,
                     "time": to_provider(time_s),
                     "epoch_s": round(time_s, 3),
+                    "handled_after_ms": round(handled_after_s * 1000, 1),
                     "function": function,
                     "params": params,
                     "http_status": http_status,

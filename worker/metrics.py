@@ -70,6 +70,12 @@ LIMITER_WAIT = Histogram(
     ["budget"],
     buckets=(0, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 60, 300),
 )
+LIMITER_WIDENING = Gauge(
+    "certsms_limiter_widening_seconds",
+    "How much the dispatch windows are widened now: the workers' recent peak lateness after"
+    " their slots beyond the jitter allowance (0 on a machine with CPU to spare).",
+    multiprocess_mode="mostrecent",
+)
 LIMITER_REDISPATCHES = Counter(
     "certsms_limiter_redispatches_total",
     "Slots given up at the dispatch check (late after a stall, or the dispatch log full).",

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import requests
@@ -126,3 +127,35 @@ def test_sandbox_settings_point_at_sandbox(
         timeout=10,
     )
     assert response.json()[0]["Res"] == "1"
+
+
+def test_sandbox_stamps_arrival_not_handling() -> None:
+    """A request that waits for a busy server thread is logged when its bytes arrived
+    (``epoch_s``), with the wait as ``handled_after_ms``: the provider measures its rate
+    limit at arrival, and a starved sandbox must not shift requests closer together."""
+    server = SandboxServer(SandboxConfig(threads=1, latency_ms=1000)).start()
+
+    def credits() -> None:
+        requests.post(
+            server.base_url + "GetCreditos",
+            json={"Resp": "JSON"},
+            auth=("demo", "demo-token"),
+            timeout=30,
+        )
+
+    try:
+        first = threading.Thread(target=credits)
+        first.start()
+        time.sleep(0.1)  # the first now holds the only thread for a second
+        sent_s = time.time()
+        credits()
+        first.join(timeout=30)
+        log = requests.get(server.admin_url + "requests", timeout=10).json()
+        entries = sorted(log, key=lambda e: e["seq"])
+        assert [e["function"] for e in entries] == ["GetCreditos", "GetCreditos"]
+        waited = entries[1]
+        assert waited["handled_after_ms"] >= 300  # it sat behind the first's second
+        assert sent_s - 0.05 <= waited["epoch_s"] <= sent_s + 0.7
+        assert waited["epoch_s"] + waited["handled_after_ms"] / 1000 >= entries[0]["epoch_s"] + 0.9
+    finally:
+        server.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,7 @@ from certsms.worker.commands.stack import Stack
 from certsms.worker.embedded_redis import EmbeddedRedis
 from certsms.worker.jobs.store import JobStatus, JobStore
 from certsms.worker.redis_client import check_durability, ensure_durable
-from tests.fixtures.jobs import wait_for
+from tests.fixtures.jobs import load_factor, wait_for
 from tests.fixtures.sandbox import SandboxHandle, send_params
 
 SEND = "EnviarSMSCERTIFICADO"
@@ -34,8 +34,9 @@ FAST = {
 def drive_to_evidence(
     store: JobStore, sandbox: SandboxHandle, jobs: list[str], *, timeout_s: float = 120.0
 ) -> dict[str, JobStatus | None]:
-    """Tick the sandbox (its callbacks flow back) until every job has its evidence."""
-    deadline = time.monotonic() + timeout_s
+    """Tick the sandbox (its callbacks flow back) until every job has its evidence (the
+    deadline scales with the machine's load, like ``wait_for``'s)."""
+    deadline = time.monotonic() + timeout_s * load_factor()
     statuses: dict[str, JobStatus | None] = {}
     while time.monotonic() < deadline:
         statuses = {job: store.status(job) for job in jobs}
@@ -51,39 +52,43 @@ def sends_per_message(sandbox: SandboxHandle) -> Counter[str]:
     return Counter(str(r["params"].get("Mensaje")) for r in sandbox.requests(SEND))
 
 
+@pytest.fixture
+def durable_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
+    """An embedded Redis with its data on disk; requested before ``make_stack`` so the
+    stack stops first (workers never wait out their retry window at teardown)."""
+    server = EmbeddedRedis(data_dir=tmp_path / "redis").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def test_redis_sigkilled_mid_backlog_loses_nothing_acknowledged(
-    make_stack: Callable[..., Stack], sandbox: SandboxHandle, tmp_path: Path
+    durable_redis: EmbeddedRedis, make_stack: Callable[..., Stack], sandbox: SandboxHandle
 ) -> None:
     """Embedded Redis SIGKILLed and restarted mid-backlog: every acknowledged job, message
     and idempotency key is still there, each send reaches the provider once, and every
     job's callbacks are matched (all end evidence_stored)."""
-    server = EmbeddedRedis(data_dir=tmp_path / "redis").start()
-    try:
-        stack = make_stack(redis_url=server.url, **FAST)
-        producer = stack.runtime.producer
-        jobs = [
-            producer.enqueue(
-                "send", send_params(Mensaje=f"Aviso {n}"), idempotency_key=f"durable-{n}"
-            )
-            for n in range(16)
-        ]
-        wait_for(lambda: 2 <= len(sandbox.requests(SEND)) < len(jobs), timeout_s=30)
-        server.kill()
-        time.sleep(0.5)  # the worker and web find Redis gone
-        server.start()
-        for job in jobs:
-            assert stack.store.get(job) is not None, job
-        # the producer's keys survived: a retry with the same key queues nothing new
-        again = producer.enqueue(
-            "send", send_params(Mensaje="Aviso 0"), idempotency_key="durable-0"
-        )
-        assert again == jobs[0]
-        statuses = drive_to_evidence(stack.store, sandbox, jobs)
-        assert set(statuses.values()) == {JobStatus.EVIDENCE_STORED}, statuses
-        counts = sends_per_message(sandbox)
-        assert counts == Counter({f"Aviso {n}": 1 for n in range(len(jobs))})
-    finally:
-        server.stop()
+    server = durable_redis
+    stack = make_stack(redis_url=server.url, **FAST)
+    producer = stack.runtime.producer
+    jobs = [
+        producer.enqueue("send", send_params(Mensaje=f"Aviso {n}"), idempotency_key=f"durable-{n}")
+        for n in range(16)
+    ]
+    wait_for(lambda: 2 <= len(sandbox.requests(SEND)) < len(jobs), timeout_s=30)
+    server.kill()
+    time.sleep(0.5)  # the worker and web find Redis gone
+    server.start()
+    for job in jobs:
+        assert stack.store.get(job) is not None, job
+    # the producer's keys survived: a retry with the same key queues nothing new
+    again = producer.enqueue("send", send_params(Mensaje="Aviso 0"), idempotency_key="durable-0")
+    assert again == jobs[0]
+    statuses = drive_to_evidence(stack.store, sandbox, jobs)
+    assert set(statuses.values()) == {JobStatus.EVIDENCE_STORED}, statuses
+    counts = sends_per_message(sandbox)
+    assert counts == Counter({f"Aviso {n}": 1 for n in range(len(jobs))})
 
 
 def test_embedded_redis_keeps_an_append_only_file_and_never_evicts(tmp_path: Path) -> None:

@@ -95,9 +95,9 @@ def sentinel_cluster(
 
 
 def test_sentinel_failover_mid_backlog_loses_nothing_and_sends_once(
+    sentinel_cluster: tuple[EmbeddedRedis, EmbeddedRedis, list[Sentinel]],
     make_stack: Callable[..., Stack],
     sandbox: SandboxHandle,
-    sentinel_cluster: tuple[EmbeddedRedis, EmbeddedRedis, list[Sentinel]],
 ) -> None:
     """The primary SIGKILLed mid-backlog: the Sentinels promote the replica, workers and web
     follow it, every acknowledged job is there, each send reaches the provider once and

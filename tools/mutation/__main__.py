@@ -34,7 +34,19 @@ from tools.mutation.mutants import Mutant, mutants_of
 
 ROOT = Path(__file__).resolve().parents[2]
 EQUIVALENT = Path(__file__).resolve().parent / "equivalent.txt"
-COPY = ("config", "mensatek", "worker", "tasks", "sandbox", "tests", "examples", "pyproject.toml")
+COPY = (
+    "certsms",
+    "config",
+    "mensatek",
+    "worker",
+    "tasks",
+    "sandbox",
+    "tests",
+    "examples",
+    "pyproject.toml",
+)
+"""What the scratch tree holds: ``certsms/`` (its relative symlinks kept) makes every
+``certsms.`` import resolve inside the scratch tree, not to the editable install."""
 SKIP_NAMES = frozenset({"log", "logger", "metrics"})
 
 
@@ -157,6 +169,11 @@ def run_tests(workdir: Path, tests: tuple[str, ...], timeout_s: float) -> tuple[
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, 1)
             os.dup2(devnull, 2)
+            import certsms
+
+            if not Path(certsms.__file__).resolve().is_relative_to(workdir.resolve()):
+                code = 4  # the project would be imported from outside the scratch tree
+                raise SystemExit(code)
             import pytest
 
             code = int(pytest.main(["-x", "-q", "-p", "no:cacheprovider", *tests]))
@@ -180,7 +197,9 @@ def copy_tree(into: Path) -> None:
     for name in COPY:
         source = ROOT / name
         if source.is_dir():
-            shutil.copytree(source, into / name, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(
+                source, into / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__")
+            )
         else:
             shutil.copy2(source, into / name)
 
@@ -200,7 +219,10 @@ def run_target(
     target = Target(target.name, target.sources, tests)
     ok, baseline_s = run_tests(workdir, target.tests, timeout_s=600)
     if not ok:
-        raise SystemExit(f"{target.name}: its tests fail without any mutant; fix them first")
+        raise SystemExit(
+            f"{target.name}: its tests fail without any mutant (or the project is imported"
+            " from outside the scratch tree); fix that first"
+        )
     timeout_s = max(30.0, baseline_s * 4 + 10)
     mutants = target_mutants(target)
     killed_keys: list[str] = []

@@ -34,9 +34,22 @@ class NotFound(CertsmsError):
     """Raised by a command when what it was asked about does not exist (exit code 1)."""
 
 
+CLI_REDIS_RETRY_WINDOW_S = 3.0
+"""How long a one-shot command retries Redis on a broken connection unless
+``CERTSMS_REDIS_RETRY_WINDOW_S`` is set: a person at a terminal wants "Redis
+unavailable" in seconds, and can run the command again; a worker's job cannot, so
+workers keep the long default (30 s) that rides out a restart or failover."""
+
+
 def command_settings() -> Settings:
-    """Settings for a one-shot command; its logs go to stderr (stdout is the command's)."""
+    """Settings for a one-shot command; its logs go to stderr (stdout is the command's).
+
+    The Redis retry window is :data:`CLI_REDIS_RETRY_WINDOW_S` unless set explicitly.
+    """
     settings = load_settings()
+    if "redis_retry_window_s" not in settings.model_fields_set:
+        window_s = min(settings.redis_retry_window_s, CLI_REDIS_RETRY_WINDOW_S)
+        settings = settings.model_copy(update={"redis_retry_window_s": window_s})
     configure_logging(settings, stream=sys.stderr)
     return settings
 

@@ -23,11 +23,20 @@ times in a per-budget log:
 * a slot later than ``LATE_TOLERANCE_S`` is forfeited and a new one reserved (it
   would otherwise push the requests of punctual slots over the limit);
 * a dispatch that would put more than ``k`` dispatches in a window of ``k / rate``
-  seconds (``k = max(1, floor(rate))``, widened by half the jitter allowance) is
-  refused and a new slot reserved — a hard bound on dispatch times, whatever the
+  seconds (``k = max(1, floor(rate))``, widened by the jitter allowance: ``k``
+  reservation intervals, so punctual slots always pass) is refused and a new slot
+  reserved — a hard bound on dispatch times, whatever the
   reservations say;
 * with a :class:`Fence`, the request's in-flight lock must still be the caller's and
   its memo entry absent (a stalled lock holder never sends after its successor).
+
+Widening. Lateness after the slot is the deployment's measure of CPU starvation, and a
+starved worker is also slow between the check and its bytes leaving — the one window
+the check cannot close. The check keeps the recent peak lateness of all workers (one
+Redis hash, decaying by ``e`` every :data:`WIDEN_DECAY_S`) and widens the windows by
+its excess over the jitter allowance, at most :data:`WIDEN_MAX_S`: nothing on a machine
+with CPU to spare, tens of milliseconds on a starved one (the gauge
+``certsms_limiter_widening_seconds``). It costs throughput only while workers are late.
 
 The one remaining window is between this check and the bytes leaving the socket: a
 process frozen exactly there sends later than recorded.
@@ -56,6 +65,11 @@ RANGE_SLACK_S = 1.0
 """Extra spacing of date-range downloads beyond their interval (arrival jitter)."""
 LATE_TOLERANCE_S = 0.25
 """How late after its slot a request may still be dispatched; later, the slot is forfeited."""
+WIDEN_DECAY_S = 10.0
+"""How fast the dispatch windows narrow again after workers woke late (the recent peak
+lateness e-folds every this many seconds)."""
+WIDEN_MAX_S = LATE_TOLERANCE_S
+"""The most the dispatch windows widen on a starved machine."""
 MAX_REDISPATCH = 20
 """Fresh reservations one call may take after refused dispatch checks before giving up
 (``GuardDelay`` ``rate_limited``): a bound, not an expected count."""
@@ -152,6 +166,8 @@ class RateLimiter:
         self._script = redis.register_script(load_script("limiter.lua"))
         self._dispatch = redis.register_script(load_script("dispatch.lua"))
         self.late_tolerance_s = LATE_TOLERANCE_S
+        self.widening_s = 0.0
+        """How much the last dispatch check widened the windows (recent lateness)."""
         if jitter_allowance_s is None:
             jitter_allowance_s = settings.limiter_jitter_allowance_s
         if burst is None:
@@ -200,17 +216,18 @@ class RateLimiter:
 
     def dispatch_windows_us(self, budget: Budget) -> tuple[tuple[int, int], tuple[int, int]]:
         """``((window µs, most), (window µs, most))`` of the total and the sub-budget
-        dispatch logs; ``most`` 0 means the sub-budget has no log check."""
+        dispatch logs; ``most`` 0 means the sub-budget has no log check.
+
+        A window is ``k = max(1, floor(rate))`` reservation intervals: ``k / rate``
+        seconds widened by the jitter allowance, so punctual slots always pass.
+        """
         s = self._settings
-        widen = 1.0 + self.jitter_allowance_s / 2.0
-
-        def window(rate: float) -> tuple[int, int]:
-            most = max(1, math.floor(rate))
-            return math.ceil(most / rate * widen * 1e6), most
-
-        total = window(s.rate_limit_per_s)
+        total_us, sub_us = self.intervals_us(budget)
+        total_most = max(1, math.floor(s.rate_limit_per_s))
+        total = (total_most * total_us, total_most)
         if budget is not Budget.RANGE_DOWNLOAD:
-            return total, window(budget_rate_per_s(s, budget) or s.rate_limit_per_s)
+            most = max(1, math.floor(budget_rate_per_s(s, budget) or s.rate_limit_per_s))
+            return total, (most * sub_us, most)
         if s.range_download_interval_s <= 0:
             return total, (0, 0)
         return total, (math.ceil((s.range_download_interval_s + RANGE_SLACK_S / 2) * 1e6), 1)
@@ -235,12 +252,13 @@ class RateLimiter:
         """
         budget = Budget(budget)
         (total_w, total_n), (sub_w, sub_n) = self.dispatch_windows_us(budget)
-        verdict, now_us, wait_us, record = self._dispatch(
+        verdict, now_us, wait_us, record, widening_us = self._dispatch(
             keys=[
                 self.key("dispatched:total"),
                 self.key("dispatched:" + budget.value),
                 fence.lock_key if fence else self.key("no-lock"),
                 fence.memo_key if fence else self.key("no-memo"),
+                self.key("lateness"),
             ],
             args=[
                 now_arg(self._clock),
@@ -253,8 +271,13 @@ class RateLimiter:
                 uuid.uuid4().hex[:12],
                 fence.token if fence else "",
                 fence.ttl_ms if fence else 0,
+                round(self.jitter_allowance_s * 1e6),
+                round(WIDEN_DECAY_S * 1e6),
+                round(WIDEN_MAX_S * 1e6),
             ],
         )
+        self.widening_s = int(widening_us) / 1e6
+        metrics.LIMITER_WIDENING.set(self.widening_s)
         name = _VERDICTS[int(verdict)]
         if name == "memo":
             raise FenceLost(text(record))

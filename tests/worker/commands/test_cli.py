@@ -39,6 +39,19 @@ def test_cli_redis_down_is_exit_3_with_one_json_document(monkeypatch, capsys, cl
     ]
 
 
+def test_cli_commands_retry_redis_briefly_unless_told(monkeypatch, cli_logging) -> None:  # type: ignore[no-untyped-def]
+    """One-shot commands give up on a broken Redis after 3 s (workers keep 30 s); an
+    explicit CERTSMS_REDIS_RETRY_WINDOW_S wins, a shorter default stays."""
+    from certsms.worker.commands.common import command_settings
+
+    monkeypatch.delenv("CERTSMS_REDIS_RETRY_WINDOW_S", raising=False)
+    assert command_settings().redis_retry_window_s == 3.0
+    monkeypatch.setenv("CERTSMS_REDIS_RETRY_WINDOW_S", "45")
+    assert command_settings().redis_retry_window_s == 45.0
+    monkeypatch.setenv("CERTSMS_REDIS_RETRY_WINDOW_S", "1")
+    assert command_settings().redis_retry_window_s == 1.0
+
+
 def test_cli_every_flag_has_help() -> None:
     """Every option of every command has a help text (no bare flags in --help)."""
     missing = []

@@ -176,7 +176,7 @@ def test_limiter_dispatch_log_bounds_dispatches_whatever_the_reservations(
     grant = lim.acquire(Budget.SEND, sleep=manual_clock.sleep)
     assert grant.redispatches == 1
     assert grant.slot_us == grant.dispatched_us  # the slot moved with the log's wait
-    assert grant.dispatched_us is not None and grant.dispatched_us > start_us + window_us
+    assert grant.dispatched_us is not None and grant.dispatched_us >= start_us + window_us
     assert window_us >= 1_000_000
 
 
@@ -195,8 +195,10 @@ def test_limiter_dispatch_log_of_a_sub_budget(
 
 
 def test_limiter_dispatch_windows_follow_the_rates(make_guard: MakeGuard) -> None:
-    """k = max(1, floor(rate)) dispatches per k / rate s, widened by half the allowance;
-    the date-range log holds one download per interval."""
+    """k = max(1, floor(rate)) dispatches per k / rate s, widened by the whole allowance —
+    k reservation intervals, so punctual slots pass and arrival jitter up to the
+    allowance cannot put k + 1 requests in k / rate s; the date-range log holds one
+    download per interval."""
     guard = make_guard(
         rate_limit_per_s=5.0,
         rate_limit_send_per_s=4.0,
@@ -204,12 +206,14 @@ def test_limiter_dispatch_windows_follow_the_rates(make_guard: MakeGuard) -> Non
         range_download_interval_s=900,
     )
     lim = guard.limiter
-    widen = 1.0 + lim.jitter_allowance_s / 2
-    assert lim.dispatch_windows_us(Budget.SEND) == (
-        (round(1e6 * widen), 5),
-        (round(1e6 * widen), 4),
-    )
-    assert lim.dispatch_windows_us(Budget.QUERY)[1] == (round(2e6 * widen), 1)
+    assert lim.jitter_allowance_s == 0.04
+    total_us, send_us = lim.intervals_us(Budget.SEND)
+    assert lim.dispatch_windows_us(Budget.SEND) == ((5 * total_us, 5), (4 * send_us, 4))
+    assert 0 <= 5 * total_us - 1_040_000 <= 5  # 1.04 s, intervals rounded up to the µs
+    assert 0 <= 4 * send_us - 1_040_000 <= 4
+    query_us = lim.intervals_us(Budget.QUERY)[1]
+    assert lim.dispatch_windows_us(Budget.QUERY)[1] == (query_us, 1)
+    assert 0 <= query_us - 2_080_000 <= 1
     assert lim.dispatch_windows_us(Budget.RANGE_DOWNLOAD)[1] == (900_500_000, 1)
     unlimited = make_guard(range_download_interval_s=0).limiter
     assert unlimited.dispatch_windows_us(Budget.RANGE_DOWNLOAD)[1] == (0, 0)
@@ -368,10 +372,10 @@ def test_limiter_log_full_for_a_moment_keeps_the_slot(
     lim.reset()  # the reservations are gone; the log still holds the three dispatches
     manual_clock.now_s = t0 + 1.0
     window_us = lim.dispatch_windows_us(Budget.SEND)[0][0]
-    lim.late_tolerance_s = (int(t0 * 1e6) + window_us + 1 - int((t0 + 1.0) * 1e6)) / 1e6
+    lim.late_tolerance_s = (int(t0 * 1e6) + window_us - int((t0 + 1.0) * 1e6)) / 1e6
     grant = lim.acquire(Budget.SEND, sleep=manual_clock.sleep)
     assert grant.redispatches == 1
-    assert grant.slot_us == grant.dispatched_us == int(t0 * 1e6) + window_us + 1
+    assert grant.slot_us == grant.dispatched_us == int(t0 * 1e6) + window_us
     interval_us = lim.intervals_us(Budget.SEND)[0]
     assert lim.reserve(Budget.SEND).slot_us == int((t0 + 1.0) * 1e6) + interval_us
 
@@ -471,11 +475,12 @@ def test_limiter_late_by_exactly_the_tolerance_is_punctual(
     assert lim.check_dispatch(Budget.QUERY, slot_us)[0] == "late"
 
 
-def test_limiter_dispatch_window_is_closed_at_both_ends(
+def test_limiter_dispatch_window_is_half_open(
     make_guard: MakeGuard, manual_clock: ManualClock
 ) -> None:
-    """A dispatch exactly one window after the oldest of a full log is refused (for 1 µs),
-    one µs later it goes — for the total and for a sub-budget."""
+    """A dispatch one µs less than a window after the oldest of a full log is refused (for
+    1 µs); exactly one window after it goes (slots k intervals apart are punctual) — for
+    the total and for a sub-budget."""
     for total, query in ((3.0, 100.0), (100.0, 3.0)):
         lim = make_guard(rate_limit_per_s=total, rate_limit_query_per_s=query).limiter
         guard_client = lim._redis
@@ -487,11 +492,11 @@ def test_limiter_dispatch_window_is_closed_at_both_ends(
         window_us = 0
         (tw, _), (sw, _) = lim.dispatch_windows_us(Budget.QUERY)
         window_us = tw if total == 3.0 else sw
-        manual_clock.now_s = (t0_us + window_us) / 1e6
-        verdict, _now, wait_s = lim.check_dispatch(Budget.QUERY, t0_us + window_us)
+        manual_clock.now_s = (t0_us + window_us - 1) / 1e6
+        verdict, _now, wait_s = lim.check_dispatch(Budget.QUERY, t0_us + window_us - 1)
         assert verdict in ("total_full", "budget_full") and wait_s == pytest.approx(1e-6)
-        manual_clock.now_s = (t0_us + window_us + 1) / 1e6
-        assert lim.check_dispatch(Budget.QUERY, t0_us + window_us + 1)[0] == "ok"
+        manual_clock.now_s = (t0_us + window_us) / 1e6
+        assert lim.check_dispatch(Budget.QUERY, t0_us + window_us)[0] == "ok"
         manual_clock.advance(10)
 
 
@@ -528,3 +533,51 @@ def test_limiter_late_range_slot_is_not_forfeited(
     assert lim.check_dispatch(Budget.SEND, slot_us)[0] == "late"
     assert lim.check_dispatch(Budget.RANGE_DOWNLOAD, slot_us)[0] == "ok"
     assert lim.check_dispatch(Budget.RANGE_DOWNLOAD, int(manual_clock() * 1e6))[0] == "budget_full"
+
+
+def test_limiter_late_workers_widen_the_windows_until_it_decays(
+    make_guard: MakeGuard, manual_clock: ManualClock
+) -> None:
+    """A slot checked 100 ms late (under the tolerance) widens the dispatch windows by its
+    excess over the 40 ms allowance: a dispatch one plain window after the oldest of a
+    full log is then refused for the widening; the widening decays by e every 10 s."""
+    lim = make_guard(rate_limit_per_s=2.0, rate_limit_send_per_s=2.0).limiter
+    t0 = manual_clock()
+    t0_us = int(t0 * 1e6)
+    _fill_log(lim, [t0, t0 + 0.5], manual_clock)
+    assert lim.widening_s == 0.0  # punctual slots: nothing to widen
+    window_us = lim.dispatch_windows_us(Budget.SEND)[0][0]
+    manual_clock.now_s = t0 + window_us / 1e6 + 0.1
+    verdict, _now, _wait = lim.check_dispatch(Budget.SEND, t0_us + window_us)  # 100 ms late
+    assert verdict == "ok" and lim.widening_s == pytest.approx(0.06, abs=2e-6)
+    assert _gauge("certsms_limiter_widening_seconds") == pytest.approx(0.06, abs=2e-6)
+    # the log now holds t0 + 0.5 s and that late one: a punctual slot one plain window
+    # after t0 + 0.5 s waits for the widening, less its decay in the 0.4 s since
+    at_us = t0_us + 500_000 + window_us
+    manual_clock.now_s = at_us / 1e6
+    verdict, _now, wait_s = lim.check_dispatch(Budget.SEND, at_us)
+    expected_s = 0.1 * 2.718281828 ** (-(at_us - (t0_us + window_us + 100_000)) / 1e7) - 0.04
+    assert verdict == "total_full" and wait_s == pytest.approx(expected_s, abs=2e-6)
+    manual_clock.advance(60)  # 60 s later the peak has decayed below the allowance
+    assert lim.check_dispatch(Budget.SEND, int(manual_clock() * 1e6))[0] == "ok"
+    assert lim.widening_s == 0.0
+
+
+def test_limiter_widening_is_capped_and_records_even_forfeited_slots(
+    make_guard: MakeGuard, manual_clock: ManualClock
+) -> None:
+    """A slot 3 s late is forfeited, and the windows widen by at most 0.25 s."""
+    lim = make_guard(rate_limit_per_s=2.0, rate_limit_send_per_s=2.0).limiter
+    now_us = int(manual_clock() * 1e6)
+    verdict, _now, _wait = lim.check_dispatch(Budget.SEND, now_us - 3_000_000)
+    assert verdict == "late" and lim.widening_s == pytest.approx(0.25)
+    manual_clock.advance(10)  # e-folded once: 3 s · e⁻¹ ≈ 1.1 s, still over the cap
+    assert lim.check_dispatch(Budget.SEND, int(manual_clock() * 1e6))[0] == "ok"
+    assert lim.widening_s == pytest.approx(0.25)
+    manual_clock.advance(30)  # 1.1 s · e⁻³ ≈ 55 ms: 15 ms over the allowance
+    assert lim.check_dispatch(Budget.SEND, int(manual_clock() * 1e6))[0] == "ok"
+    assert lim.widening_s == pytest.approx(3.0 * 2.718281828**-4 - 0.04, abs=1e-5)
+
+
+def _gauge(name: str) -> float | None:
+    return REGISTRY.get_sample_value(name)

@@ -1,11 +1,14 @@
 """The console in a real browser (Chromium from the OS packages, driven by Playwright)
 against the real web process, Redis, worker and sandbox. Each test saves screenshots
-of the pages it visits to ``docs/console/``."""
+of the pages it visits: to ``docs/console/`` with ``UPDATE_SCREENSHOTS=1`` (the
+pictures in the docs), else to a scratch directory (a test run leaves the tree clean)."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,11 @@ from certsms.worker.web.console.users import hash_password
 from tests.fixtures.jobs import wait_for
 from tests.fixtures.sandbox import SandboxHandle
 
-SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "console"
+SCREENSHOTS = (
+    Path(__file__).resolve().parents[3] / "docs" / "console"
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / f"certsms-console-{os.getpid()}"
+)
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 OPERATOR, OPERATOR_PASSWORD = "olga", "operator-pw-1"
 SEND = {
