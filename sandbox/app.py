@@ -123,6 +123,7 @@ class SandboxApp:
         parsed = parse_request(request)
         now = core.clock.now()
         arrived = arrival_s(environ, now)
+        parsed.arrived_s = arrived
         safe_params = redact_params(parsed.raw_params, config.token)
         for name, part in parsed.files.items():
             safe_params[name] = {"filename": part.filename, "size_bytes": len(part.content)}

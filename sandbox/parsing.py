@@ -60,6 +60,7 @@ class ParsedRequest:
     body_format: str = "empty"  # json | form | multipart | empty
     query_params: tuple[str, ...] = ()  # names that came in the query string
     destinatarios_format: str | None = None  # see the module docstring; None when absent
+    arrived_s: float | None = None  # when its bytes arrived (sandbox clock), set by the app
 
     def get(self, name: str) -> Any:
         """The raw value of a parameter (any case), or None."""

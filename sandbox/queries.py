@@ -109,7 +109,9 @@ def certificate(core: SandboxCore, req: ParsedRequest, user: str) -> Answer:
     start, end = parse_provider(start_text), parse_provider(end_text)
     if start is None or end is None or end < start:
         return error(-3, "Fechainicio/Fechafin must be YYYY-MM-DD HH:mm, start before end")
-    now = core.clock.now()
+    # the interval is judged between arrivals, as the provider sees them (not when a
+    # busy sandbox thread got round to each request)
+    now = req.arrived_s if req.arrived_s is not None else core.clock.now()
     interval_s = core.config.range_download_interval_s
     last = account.last_range_download_at
     if last is not None and now - last < interval_s:

@@ -224,7 +224,6 @@ def _after_success(store: JobStore, job_id: str, kind: str, request: Any, result
     if kind == "reschedule":
         after_provider_reschedule(store, message_id, request.scheduled_at)
     if kind == "report":
-        _mark_not_sent(store, send_job, result)
         for entry in getattr(result, "recipients", ()) or ():
             apply_recipient_status(
                 store,
@@ -236,6 +235,8 @@ def _after_success(store: JobStore, job_id: str, kind: str, request: Any, result
                 source="report",
                 enqueue=resources.producer().enqueue_follow_up,
             )
+        # after the statuses: a phone named as not sent already has its status on the job
+        _mark_not_sent(store, send_job, result)
 
 
 def _mark_not_sent(store: JobStore, send_job: str, result: Any) -> None:

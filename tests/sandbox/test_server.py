@@ -159,3 +159,42 @@ def test_sandbox_stamps_arrival_not_handling() -> None:
         assert waited["epoch_s"] + waited["handled_after_ms"] / 1000 >= entries[0]["epoch_s"] + 0.9
     finally:
         server.stop()
+
+
+def test_sandbox_judges_the_range_interval_between_arrivals() -> None:
+    """Two date-range downloads 0.1 s apart at a 1 s interval: the second is refused
+    (Res -4) although a busy server thread handled it 1.5 s after the first."""
+    server = SandboxServer(
+        SandboxConfig(threads=1, latency_ms=1500, range_download_interval_s=1)
+    ).start()
+    auth = ("demo", "demo-token")
+    try:
+        requests.post(
+            server.base_url + "EnviarSMSCERTIFICADO",
+            json={**send_params(), "Resp": "JSON"},
+            auth=auth,
+            timeout=30,
+        )
+        requests.post(server.admin_url + "tick", json={"steps": 3}, timeout=30)
+        window = {"Fechainicio": "2000-01-01 00:00", "Fechafin": "2099-12-31 23:59"}
+        answers: dict[str, requests.Response] = {}
+
+        def download(name: str) -> None:
+            answers[name] = requests.post(
+                server.base_url + "GetSMSCERTIFICADO",
+                json={**window, "Resp": "JSON"},
+                auth=auth,
+                timeout=30,
+            )
+
+        first = threading.Thread(target=download, args=("first",))
+        first.start()
+        time.sleep(0.1)
+        download("second")
+        first.join(timeout=30)
+        assert answers["first"].status_code == 200
+        assert answers["first"].headers["Content-Type"].startswith("application/zip")
+        refused = answers["second"].json()[0]
+        assert refused["Res"] == "-4" and "once every" in refused["Error"]
+    finally:
+        server.stop()

@@ -276,13 +276,13 @@ class RateLimiter:
                 round(WIDEN_MAX_S * 1e6),
             ],
         )
-        self.widening_s = int(widening_us) / 1e6
-        metrics.LIMITER_WIDENING.set(self.widening_s)
         name = _VERDICTS[int(verdict)]
         if name == "memo":
             raise FenceLost(text(record))
         if name == "lock_lost":
             raise FenceLost()
+        self.widening_s = int(widening_us) / 1e6  # (a fenced-off check does not measure it)
+        metrics.LIMITER_WIDENING.set(self.widening_s)
         return name, int(now_us), int(wait_us) / 1e6
 
     def acquire(

@@ -217,6 +217,10 @@ def test_limiter_dispatch_windows_follow_the_rates(make_guard: MakeGuard) -> Non
     assert lim.dispatch_windows_us(Budget.RANGE_DOWNLOAD)[1] == (900_500_000, 1)
     unlimited = make_guard(range_download_interval_s=0).limiter
     assert unlimited.dispatch_windows_us(Budget.RANGE_DOWNLOAD)[1] == (0, 0)
+    slow = make_guard(rate_limit_per_s=0.5, rate_limit_send_per_s=0.5).limiter
+    slow_total_us = slow.intervals_us(Budget.SEND)[0]
+    assert slow.dispatch_windows_us(Budget.SEND)[0] == (slow_total_us, 1)  # k is at least 1
+    assert 0 <= slow_total_us - 2_080_000 <= 1
 
 
 def test_limiter_gives_up_after_max_redispatches(
@@ -541,23 +545,31 @@ def test_limiter_late_workers_widen_the_windows_until_it_decays(
     """A slot checked 100 ms late (under the tolerance) widens the dispatch windows by its
     excess over the 40 ms allowance: a dispatch one plain window after the oldest of a
     full log is then refused for the widening; the widening decays by e every 10 s."""
-    lim = make_guard(rate_limit_per_s=2.0, rate_limit_send_per_s=2.0).limiter
+    for total, send, refused in ((2.0, 2.0, "total_full"), (100.0, 2.0, "budget_full")):
+        guard = make_guard(rate_limit_per_s=total, rate_limit_send_per_s=send)
+        _widen_then_decay(guard.limiter, manual_clock, refused)
+        manual_clock.advance(100)
+
+
+def _widen_then_decay(lim: RateLimiter, manual_clock: ManualClock, refused: str) -> None:
+    lim._redis.delete(lim.key("lateness"))
     t0 = manual_clock()
     t0_us = int(t0 * 1e6)
     _fill_log(lim, [t0, t0 + 0.5], manual_clock)
     assert lim.widening_s == 0.0  # punctual slots: nothing to widen
-    window_us = lim.dispatch_windows_us(Budget.SEND)[0][0]
+    window_us = lim.dispatch_windows_us(Budget.SEND)[1][0]  # 1.04 s: the sends' and the total's
     manual_clock.now_s = t0 + window_us / 1e6 + 0.1
     verdict, _now, _wait = lim.check_dispatch(Budget.SEND, t0_us + window_us)  # 100 ms late
     assert verdict == "ok" and lim.widening_s == pytest.approx(0.06, abs=2e-6)
     assert _gauge("certsms_limiter_widening_seconds") == pytest.approx(0.06, abs=2e-6)
+    assert 99_950 < int(lim._redis.pttl(lim.key("lateness"))) <= 100_000  # 10 decay times
     # the log now holds t0 + 0.5 s and that late one: a punctual slot one plain window
     # after t0 + 0.5 s waits for the widening, less its decay in the 0.4 s since
     at_us = t0_us + 500_000 + window_us
     manual_clock.now_s = at_us / 1e6
     verdict, _now, wait_s = lim.check_dispatch(Budget.SEND, at_us)
     expected_s = 0.1 * 2.718281828 ** (-(at_us - (t0_us + window_us + 100_000)) / 1e7) - 0.04
-    assert verdict == "total_full" and wait_s == pytest.approx(expected_s, abs=2e-6)
+    assert verdict == refused and wait_s == pytest.approx(expected_s, abs=2e-6)
     manual_clock.advance(60)  # 60 s later the peak has decayed below the allowance
     assert lim.check_dispatch(Budget.SEND, int(manual_clock() * 1e6))[0] == "ok"
     assert lim.widening_s == 0.0
