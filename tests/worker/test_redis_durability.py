@@ -47,6 +47,18 @@ def drive_to_evidence(
     return statuses
 
 
+def enqueue_backlog(stack: Stack, sandbox: SandboxHandle, key: str, count: int) -> list[str]:
+    """Enqueue ``count`` sends (idempotency keys ``key-N``) and wait until some, not all,
+    reached the provider: a backlog in mid-flight."""
+    producer = stack.runtime.producer
+    jobs = [
+        producer.enqueue("send", send_params(Mensaje=f"Aviso {n}"), idempotency_key=f"{key}-{n}")
+        for n in range(count)
+    ]
+    wait_for(lambda: 2 <= len(sandbox.requests(SEND)) < len(jobs), timeout_s=30)
+    return jobs
+
+
 def sends_per_message(sandbox: SandboxHandle) -> Counter[str]:
     """How many times the provider received each message text."""
     return Counter(str(r["params"].get("Mensaje")) for r in sandbox.requests(SEND))
@@ -72,11 +84,7 @@ def test_redis_sigkilled_mid_backlog_loses_nothing_acknowledged(
     server = durable_redis
     stack = make_stack(redis_url=server.url, **FAST)
     producer = stack.runtime.producer
-    jobs = [
-        producer.enqueue("send", send_params(Mensaje=f"Aviso {n}"), idempotency_key=f"durable-{n}")
-        for n in range(16)
-    ]
-    wait_for(lambda: 2 <= len(sandbox.requests(SEND)) < len(jobs), timeout_s=30)
+    jobs = enqueue_backlog(stack, sandbox, "durable", 16)
     server.kill()
     time.sleep(0.5)  # the worker and web find Redis gone
     server.start()

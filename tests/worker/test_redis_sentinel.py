@@ -19,7 +19,12 @@ from certsms.worker.jobs.store import JobStatus
 from certsms.worker.redis_client import redis_target
 from tests.fixtures.jobs import wait_for
 from tests.fixtures.sandbox import SandboxHandle, send_params
-from tests.worker.test_redis_durability import FAST, SEND, drive_to_evidence, sends_per_message
+from tests.worker.test_redis_durability import (
+    FAST,
+    drive_to_evidence,
+    enqueue_backlog,
+    sends_per_message,
+)
 
 MASTER = "mymaster"
 
@@ -112,11 +117,7 @@ def test_sentinel_failover_mid_backlog_loses_nothing_and_sends_once(
         **FAST,
     )
     producer = stack.runtime.producer
-    jobs = [
-        producer.enqueue("send", send_params(Mensaje=f"Aviso {n}"), idempotency_key=f"ha-{n}")
-        for n in range(12)
-    ]
-    wait_for(lambda: 2 <= len(sandbox.requests(SEND)) < len(jobs), timeout_s=30)
+    jobs = enqueue_backlog(stack, sandbox, "ha", 12)
     primary.kill()
     wait_for(lambda: sentinels[0].master_port() == replica.port, timeout_s=60)
     primary.start()  # the old primary comes back; the Sentinels make it a replica
