@@ -11,7 +11,6 @@ trivial call well under a millisecond.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -19,6 +18,7 @@ from werkzeug.wrappers import Request
 
 from certsms.sandbox import faults, library, messages, queries, sending, strict
 from certsms.sandbox.admin import handle_admin
+from certsms.sandbox.arrival import arrival_s
 from certsms.sandbox.core import SandboxCore
 from certsms.sandbox.parsing import ParsedRequest, parse_request
 from certsms.sandbox.rendering import Answer, render
@@ -41,23 +41,6 @@ FUNCTIONS: dict[str, tuple[str, Handler]] = {
 }
 # "Empty" queries that count as spam when repeated with the same params (docs/provider.md §7).
 REPEAT_CHECKED = frozenset({"GetCreditos", "GetReportSMSCERTIFICADO"})
-
-
-def arrival_s(environ: dict[str, Any], now_s: float) -> float:
-    """When the request's last bytes were read from the socket, on the sandbox clock.
-
-    The provider measures its rate limit where requests arrive, not where a busy
-    server gets round to handling them: on a starved machine a request can wait tens
-    of milliseconds for a waitress thread and its parse. waitress stamps a channel's
-    ``last_activity`` when it reads bytes (and when it answers, which comes after);
-    the channel is reached through the bound ``waitress.client_disconnected`` probe
-    in the environ. Under another WSGI server this is ``now_s`` (the handling time).
-    """
-    probe = environ.get("waitress.client_disconnected")
-    read_at = getattr(getattr(probe, "__self__", None), "last_activity", None)
-    if not isinstance(read_at, float):
-        return now_s
-    return now_s - min(max(0.0, time.time() - read_at), 60.0)
 
 
 def _plain(start_response: StartResponse, status: int, body: bytes, ctype: str) -> list[bytes]:

@@ -16,6 +16,7 @@ from typing import Any
 from waitress.server import create_server
 
 from certsms.sandbox.app import SandboxApp
+from certsms.sandbox.arrival import StampingChannel, enable_kernel_stamps
 from certsms.sandbox.clock import Clock
 from certsms.sandbox.config import SandboxConfig
 from certsms.sandbox.core import SandboxCore
@@ -74,6 +75,11 @@ class SandboxServer:
             clear_untrusted_proxy_headers=True,
             ident="Mensatek-sandbox",
         )
+        # requests are stamped when the kernel received them (sandbox.arrival)
+        self._server.channel_class = StampingChannel
+        listening = getattr(self._server, "socket", None)
+        if listening is not None:
+            enable_kernel_stamps(listening)
         self.port = int(self._server.effective_port)
         self._thread = threading.Thread(target=self._serve, name="sandbox-waitress", daemon=True)
         self._thread.start()

@@ -76,6 +76,12 @@ LIMITER_WIDENING = Gauge(
     " their slots beyond the jitter allowance (0 on a machine with CPU to spare).",
     multiprocess_mode="mostrecent",
 )
+LIMITER_LATE_DEPARTURES = Counter(
+    "certsms_limiter_late_departures_total",
+    "Requests whose worker resumed more than 10 ms after their passed dispatch check (a"
+    " starved host); each widens the dispatch windows for a while.",
+    ["budget"],
+)
 LIMITER_REDISPATCHES = Counter(
     "certsms_limiter_redispatches_total",
     "Slots given up at the dispatch check (late after a stall, or the dispatch log full).",

@@ -8,15 +8,17 @@
 -- ARGV[6] sub window µs; ARGV[7] most dispatches in it (0 = no sub check)
 -- ARGV[8] unique member; ARGV[9] lock token or ''; ARGV[10] lock TTL ms from now
 -- KEYS[5] the deployment's recent lateness (hash: peak µs, at µs)
--- ARGV[11] lateness allowed for µs (the jitter allowance); ARGV[12] its decay µs
+-- ARGV[11] lateness allowed for µs (half the jitter allowance); ARGV[12] its decay µs
 -- (the peak e-folds every ARGV[12] µs); ARGV[13] the most the windows widen µs
+-- ARGV[14] '1': only report a departure — the request checked at ARGV[2] is leaving
+-- now; its lateness (now - ARGV[2]) joins the peak, nothing is checked or recorded
 -- Returns {verdict, now µs, wait µs, memo record, widening µs}: verdict 0 go
 -- (recorded), 1 late (slot forfeited), 2 total log full, 3 sub log full, 4 lock lost,
--- 5 memoised.
+-- 5 memoised, 6 departure reported.
 --
 -- Widening: how late workers wake after their slots measures how starved they are, and
 -- a starved worker is also slow between this check and its bytes leaving. The windows
--- therefore widen by the recent peak lateness beyond the allowance (decaying, capped):
+-- therefore widen by the recent peak lateness beyond half the allowance (decaying, capped):
 -- 0 on a machine with CPU to spare, tens of ms on a starved one.
 local now
 if ARGV[1] ~= '' then
@@ -46,6 +48,7 @@ redis.call('PEXPIRE', KEYS[5], math.ceil(decay / 1000) * 10)
 local widen = peak - tonumber(ARGV[11])
 if widen < 0 then widen = 0 end
 if widen > tonumber(ARGV[13]) then widen = tonumber(ARGV[13]) end
+if ARGV[14] == '1' then return {6, now, 0, '', widen} end
 
 if late > tonumber(ARGV[3]) then return {1, now, 0, '', widen} end
 

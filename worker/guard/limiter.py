@@ -34,9 +34,14 @@ Widening. Lateness after the slot is the deployment's measure of CPU starvation,
 starved worker is also slow between the check and its bytes leaving — the one window
 the check cannot close. The check keeps the recent peak lateness of all workers (one
 Redis hash, decaying by ``e`` every :data:`WIDEN_DECAY_S`) and widens the windows by
-its excess over the jitter allowance, at most :data:`WIDEN_MAX_S`: nothing on a machine
-with CPU to spare, tens of milliseconds on a starved one (the gauge
+its excess over half the jitter allowance (the other half is a margin for what the
+measure misses: the work after the check, the kernel), at most :data:`WIDEN_MAX_S`:
+nothing on a machine with CPU to spare (lateness p99 3–5 ms there), tens of
+milliseconds on a starved one (the gauge
 ``certsms_limiter_widening_seconds``). It costs throughput only while workers are late.
+A caller that resumes more than :data:`DEPARTURE_REPORT_S` after its passed check (the
+wake-up on the check's answer is part of the remaining window) reports that lateness
+too, in one more round trip.
 
 The one remaining window is between this check and the bytes leaving the socket: a
 process frozen exactly there sends later than recorded.
@@ -58,6 +63,7 @@ from certsms.config.settings import Settings
 from certsms.worker import metrics
 from certsms.worker.guard._common import Clock, load_script, now_arg, text
 from certsms.worker.guard.errors import GuardDelay
+from certsms.worker.redis_client import RedisClock
 
 log = structlog.get_logger(__name__)
 
@@ -70,6 +76,10 @@ WIDEN_DECAY_S = 10.0
 lateness e-folds every this many seconds)."""
 WIDEN_MAX_S = LATE_TOLERANCE_S
 """The most the dispatch windows widen on a starved machine."""
+DEPARTURE_REPORT_S = 0.01
+"""A caller that resumes this long after its passed check (on Redis' clock) reports the
+departure's lateness to the peak: a healthy worker resumes within a millisecond or two,
+so the extra round trip is paid only by starved ones."""
 MAX_REDISPATCH = 20
 """Fresh reservations one call may take after refused dispatch checks before giving up
 (``GuardDelay`` ``rate_limited``): a bound, not an expected count."""
@@ -139,7 +149,15 @@ class Fence:
     ttl_ms: int
 
 
-_VERDICTS = {0: "ok", 1: "late", 2: "total_full", 3: "budget_full", 4: "lock_lost", 5: "memo"}
+_VERDICTS = {
+    0: "ok",
+    1: "late",
+    2: "total_full",
+    3: "budget_full",
+    4: "lock_lost",
+    5: "memo",
+    6: "reported",
+}
 
 
 class RateLimiter:
@@ -168,6 +186,7 @@ class RateLimiter:
         self.late_tolerance_s = LATE_TOLERANCE_S
         self.widening_s = 0.0
         """How much the last dispatch check widened the windows (recent lateness)."""
+        self._departure_clock: Clock = clock if clock is not None else RedisClock(redis)
         if jitter_allowance_s is None:
             jitter_allowance_s = settings.limiter_jitter_allowance_s
         if burst is None:
@@ -242,13 +261,20 @@ class RateLimiter:
         return int(tolerance_s * 1e6)
 
     def check_dispatch(
-        self, budget: Budget, slot_us: int, *, fence: Fence | None = None
+        self,
+        budget: Budget,
+        slot_us: int,
+        *,
+        fence: Fence | None = None,
+        departed_us: int | None = None,
     ) -> tuple[str, int, float]:
         """The atomic dispatch check: ``(verdict, now µs, wait s)``; ``ok`` records it.
 
         Verdicts: ``ok``, ``late`` (slot forfeited), ``total_full`` / ``budget_full``
         (the dispatch log is full for ``wait`` s); with a fence, raises
-        :class:`FenceLost` when the lock is gone or the memo has the request.
+        :class:`FenceLost` when the lock is gone or the memo has the request. With
+        ``departed_us``, only a departure's lateness is recorded (verdict ``reported``):
+        the request checked at ``slot_us`` left at ``departed_us``.
         """
         budget = Budget(budget)
         (total_w, total_n), (sub_w, sub_n) = self.dispatch_windows_us(budget)
@@ -261,7 +287,7 @@ class RateLimiter:
                 self.key("lateness"),
             ],
             args=[
-                now_arg(self._clock),
+                now_arg(self._clock) if departed_us is None else departed_us,
                 slot_us,
                 self._late_tolerance_us(budget),
                 total_w,
@@ -271,9 +297,10 @@ class RateLimiter:
                 uuid.uuid4().hex[:12],
                 fence.token if fence else "",
                 fence.ttl_ms if fence else 0,
-                round(self.jitter_allowance_s * 1e6),
+                round(self.jitter_allowance_s * 1e6 / 2),
                 round(WIDEN_DECAY_S * 1e6),
                 round(WIDEN_MAX_S * 1e6),
+                "" if departed_us is None else "1",
             ],
         )
         name = _VERDICTS[int(verdict)]
@@ -321,6 +348,7 @@ class RateLimiter:
             slot_us = grant.slot_us + extra_us
             verdict, now_us, log_wait_s = self.check_dispatch(budget, slot_us, fence=fence)
             if verdict == "ok":
+                self._report_if_late(budget, now_us)
                 return Grant(
                     wait_s=slept, slot_us=slot_us, dispatched_us=now_us, redispatches=redispatch
                 )
@@ -338,6 +366,15 @@ class RateLimiter:
             else:
                 grant = None  # forfeit: reserve a new slot (no earlier than the log allows)
         raise GuardDelay(delay_s=1.0, reason="rate_limited")
+
+    def _report_if_late(self, budget: Budget, checked_us: int) -> None:
+        """Report the departure of a request checked at ``checked_us`` when this caller
+        resumed late: the wake-up after the check's answer is part of the one remaining
+        window, and a starved host should widen the windows for everyone."""
+        departed_us = int(self._departure_clock() * 1e6)
+        if departed_us - checked_us > DEPARTURE_REPORT_S * 1e6:
+            self.check_dispatch(budget, checked_us, departed_us=departed_us)
+            metrics.LIMITER_LATE_DEPARTURES.labels(budget=budget.value).inc()
 
     def state(self, now_us: int) -> dict[str, object]:
         """Per budget: its rate, interval and how far ahead its next free slot is."""

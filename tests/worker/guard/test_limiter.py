@@ -543,7 +543,7 @@ def test_limiter_late_workers_widen_the_windows_until_it_decays(
     make_guard: MakeGuard, manual_clock: ManualClock
 ) -> None:
     """A slot checked 100 ms late (under the tolerance) widens the dispatch windows by its
-    excess over the 40 ms allowance: a dispatch one plain window after the oldest of a
+    excess over half the 40 ms allowance: a dispatch one plain window after the oldest of a
     full log is then refused for the widening; the widening decays by e every 10 s."""
     for total, send, refused in ((2.0, 2.0, "total_full"), (100.0, 2.0, "budget_full")):
         guard = make_guard(rate_limit_per_s=total, rate_limit_send_per_s=send)
@@ -560,17 +560,17 @@ def _widen_then_decay(lim: RateLimiter, manual_clock: ManualClock, refused: str)
     window_us = lim.dispatch_windows_us(Budget.SEND)[1][0]  # 1.04 s: the sends' and the total's
     manual_clock.now_s = t0 + window_us / 1e6 + 0.1
     verdict, _now, _wait = lim.check_dispatch(Budget.SEND, t0_us + window_us)  # 100 ms late
-    assert verdict == "ok" and lim.widening_s == pytest.approx(0.06, abs=2e-6)
-    assert _gauge("certsms_limiter_widening_seconds") == pytest.approx(0.06, abs=2e-6)
+    assert verdict == "ok" and lim.widening_s == pytest.approx(0.08, abs=2e-6)
+    assert _gauge("certsms_limiter_widening_seconds") == pytest.approx(0.08, abs=2e-6)
     assert 99_950 < int(lim._redis.pttl(lim.key("lateness"))) <= 100_000  # 10 decay times
     # the log now holds t0 + 0.5 s and that late one: a punctual slot one plain window
     # after t0 + 0.5 s waits for the widening, less its decay in the 0.4 s since
     at_us = t0_us + 500_000 + window_us
     manual_clock.now_s = at_us / 1e6
     verdict, _now, wait_s = lim.check_dispatch(Budget.SEND, at_us)
-    expected_s = 0.1 * 2.718281828 ** (-(at_us - (t0_us + window_us + 100_000)) / 1e7) - 0.04
+    expected_s = 0.1 * 2.718281828 ** (-(at_us - (t0_us + window_us + 100_000)) / 1e7) - 0.02
     assert verdict == refused and wait_s == pytest.approx(expected_s, abs=2e-6)
-    manual_clock.advance(60)  # 60 s later the peak has decayed below the allowance
+    manual_clock.advance(60)  # 60 s later the peak has decayed below half the allowance
     assert lim.check_dispatch(Budget.SEND, int(manual_clock() * 1e6))[0] == "ok"
     assert lim.widening_s == 0.0
 
@@ -586,10 +586,32 @@ def test_limiter_widening_is_capped_and_records_even_forfeited_slots(
     manual_clock.advance(10)  # e-folded once: 3 s · e⁻¹ ≈ 1.1 s, still over the cap
     assert lim.check_dispatch(Budget.SEND, int(manual_clock() * 1e6))[0] == "ok"
     assert lim.widening_s == pytest.approx(0.25)
-    manual_clock.advance(30)  # 1.1 s · e⁻³ ≈ 55 ms: 15 ms over the allowance
+    manual_clock.advance(30)  # 1.1 s · e⁻³ ≈ 55 ms: 35 ms over half the allowance
     assert lim.check_dispatch(Budget.SEND, int(manual_clock() * 1e6))[0] == "ok"
-    assert lim.widening_s == pytest.approx(3.0 * 2.718281828**-4 - 0.04, abs=1e-5)
+    assert lim.widening_s == pytest.approx(3.0 * 2.718281828**-4 - 0.02, abs=1e-5)
 
 
 def _gauge(name: str) -> float | None:
     return REGISTRY.get_sample_value(name)
+
+
+def test_limiter_a_late_departure_widens_the_windows(
+    make_guard: MakeGuard, manual_clock: ManualClock
+) -> None:
+    """A caller that resumes 100 ms after its passed check reports it: the windows widen
+    by its excess over half the allowance (80 ms); one that resumes within 10 ms does not
+    (no extra round trip)."""
+    lim = make_guard(rate_limit_per_s=2.0, rate_limit_send_per_s=2.0).limiter
+    sample = ("certsms_limiter_late_departures_total", {"budget": "send"})
+    before = REGISTRY.get_sample_value(*sample) or 0.0
+    lim._departure_clock = lambda: manual_clock() + 0.005
+    lim.acquire(Budget.SEND, sleep=manual_clock.sleep)
+    assert lim.widening_s == 0.0
+    assert (REGISTRY.get_sample_value(*sample) or 0.0) == before
+    lim._departure_clock = lambda: manual_clock() + 0.1
+    grant = lim.acquire(Budget.SEND, sleep=manual_clock.sleep)
+    assert lim.widening_s == pytest.approx(0.08, abs=2e-6)
+    assert (REGISTRY.get_sample_value(*sample) or 0.0) == before + 1
+    # reported, not dispatched: the log holds the two dispatches only
+    logged = lim._redis.zrange(lim.key("dispatched:send"), 0, -1, withscores=True)
+    assert len(logged) == 2 and logged[-1][1] == grant.dispatched_us
