@@ -170,8 +170,14 @@ def test_jobs_provider_rejection_fails_after_one_request(
     assert record.status is JobStatus.FAILED and record.res == -3
     assert record.error is not None and "Idmensaje" in record.error["provider_text"]
     assert len(sandbox.requests("EnviarSMSCERTIFICADO")) == 1
-    letters = DeadLetters(jobs_runtime.broker, jobs_runtime.settings).list()
-    assert [d.summary()["job_id"] for d in letters] == [job_id]
+
+    def dead_letter_jobs() -> list[str]:
+        letters = DeadLetters(jobs_runtime.broker, jobs_runtime.settings).list()
+        return [d.summary()["job_id"] for d in letters]
+
+    # the record says failed first; dramatiq moves the message to the dead letters after
+    assert wait_for(dead_letter_jobs) == [job_id]
+    assert len(sandbox.requests("EnviarSMSCERTIFICADO")) == 1
 
 
 def test_jobs_503s_then_success_is_sent(jobs_settings, job_store, job_worker, sandbox) -> None:  # type: ignore[no-untyped-def]
