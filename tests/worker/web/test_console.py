@@ -203,3 +203,5 @@ def test_console_overview_shows_jobs_by_status_over_time(
     session = _login(server, "vera", "pw-vera")
     page = session.get(server.url + "/console/", timeout=10).text
     assert 'id="status-history"' in page and "−24 h" in page and "−3 h" in page
+    assert "<title>Overview · certsms console</title>" in page  # the table is in the body
+    assert page.index('id="status-history"') > page.index("<h1>Overview</h1>")
