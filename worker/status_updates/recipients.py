@@ -143,28 +143,33 @@ def _keep(
         KeptCallbacks(store.redis, store.settings).keep(
             fields, message_id=message_id, reference=reference, reason=reason
         )
-    log.warning(
+    _warn(
+        store,
         "recipient_status_unmatched",
-        job_id=job_id,
-        idmensaje=message_id,
-        reference=reference,
-        phone=phone,
-        result_code=result_code,
-        source=source,
-        reason=reason,
-        kept=fields is not None,
-    )
-    store.append_event(
         job_id,
-        "recipient_status_unmatched",
+        status_class,
+        {"kept": fields is not None},
         idmensaje=message_id,
         reference=reference,
         phone=phone,
         result_code=result_code,
-        status_class=status_class.value,
         source=source,
         reason=reason,
     )
+
+
+def _warn(
+    store: JobStore,
+    event: str,
+    job_id: str | None,
+    status_class: StatusClass,
+    log_only: Mapping[str, object],
+    **common: object,
+) -> None:
+    """One warning line and the same event in the job's stream (with its status class)."""
+    log.warning(event, job_id=job_id, **common, **log_only)
+    fields: dict[str, Any] = {**common, "status_class": status_class.value}
+    store.append_event(job_id, event, **fields)
 
 
 def apply_recipient_status(
@@ -210,22 +215,15 @@ def apply_recipient_status(
         return Outcome(job_id=None, status_class=status_class, kept=reason)
     job_id = head.id
     if not is_recipient(store, job_id, phone):
-        log.warning(
+        _warn(
+            store,
             "recipient_status_anomaly",
-            job_id=job_id,
-            idmensaje=message_id,
-            phone=phone,
-            result_code=result_code,
-            source=source,
-            reason="not_a_recipient",
-        )
-        store.append_event(
             job_id,
-            "recipient_status_anomaly",
+            status_class,
+            {},
             idmensaje=message_id,
             phone=phone,
             result_code=result_code,
-            status_class=status_class.value,
             source=source,
             reason="not_a_recipient",
         )

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from certsms.mensatek.client import MensatekClient
 from certsms.mensatek.errors import ProviderUnavailable
 from certsms.mensatek.payloads import request_from_payload
-from certsms.worker.guard import Budget
+from certsms.worker.guard import Budget, ProviderGuard
 from tests.fixtures.guard import MakeGuard, ManualClock
 from tests.fixtures.sandbox import SandboxHandle
 
@@ -24,6 +24,21 @@ def _on_sandbox(sandbox: SandboxHandle, **overrides: object) -> dict[str, object
         "transport_backoff_s": 0.0,
         **overrides,
     }
+
+
+def _report_fails(guard: ProviderGuard) -> None:
+    """One guarded report call (Idmensaje 123) that ends in ProviderUnavailable."""
+    req = request_from_payload("report", {"Idmensaje": 123})
+    with (
+        MensatekClient(guard._settings, sleep=lambda s: None) as client,
+        pytest.raises(ProviderUnavailable),
+    ):
+        guard.call(
+            function="report",
+            budget=Budget.QUERY,
+            fingerprint=None,
+            fn=lambda: client.report(req),  # type: ignore[arg-type]
+        )
 
 
 def test_date_range_download_is_never_repeated_inside_one_call(
@@ -56,17 +71,7 @@ def test_each_transport_retry_takes_its_own_slot_and_counts_for_the_breaker(
         breaker_failure_threshold=10,
         limiter_max_sleep_s=5.0,
     )
-    req = request_from_payload("report", {"Idmensaje": 123})
-    with (
-        MensatekClient(guard._settings, sleep=lambda s: None) as client,
-        pytest.raises(ProviderUnavailable),
-    ):
-        guard.call(
-            function="report",
-            budget=Budget.QUERY,
-            fingerprint=None,
-            fn=lambda: client.report(req),  # type: ignore[arg-type]
-        )
+    _report_fails(guard)
     assert len(sandbox.requests("GetReportSMSCERTIFICADO")) == 3
     # the first request had a free slot; each retry waited for the next one (1 per second)
     assert len(manual_clock.slept) == 2 and all(wait >= 0.95 for wait in manual_clock.slept)
@@ -77,17 +82,7 @@ def test_retries_stop_when_the_breaker_opens(make_guard: MakeGuard, sandbox: San
     """The failure that opens the breaker ends the call: no retry goes out past it."""
     sandbox.configure(error_5xx_rate=1.0, error_5xx_status=503)
     guard = make_guard(**_on_sandbox(sandbox, transport_retries=5), breaker_failure_threshold=2)
-    req = request_from_payload("report", {"Idmensaje": 123})
-    with (
-        MensatekClient(guard._settings, sleep=lambda s: None) as client,
-        pytest.raises(ProviderUnavailable),
-    ):
-        guard.call(
-            function="report",
-            budget=Budget.QUERY,
-            fingerprint=None,
-            fn=lambda: client.report(req),  # type: ignore[arg-type]
-        )
+    _report_fails(guard)
     assert len(sandbox.requests("GetReportSMSCERTIFICADO")) == 2
     assert guard.breaker.state(guard.now_s())["state"] == "open"
 
